@@ -25,9 +25,9 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "segment": (None, "masks of electrode, SEI, lithium and bubbles in in-situ movies, with metrics"),
     "fronts": (None, "reaction-front position in every frame and its kinetics"),
     "simulate": (None, "labelled synthetic data for a task"),
-    "train": (None, "train a task's network from a YAML config"),
-    "export": (None, "export a trained checkpoint to ONNX with a model card"),
-    "models": (None, "list the installed models and verify their sha256"),
+    "train": ("mltem.cli.train", "train a task's network from a YAML config"),
+    "export": ("mltem.cli.export", "export a trained checkpoint to ONNX with a model card"),
+    "models": ("mltem.cli.models", "list the installed models and verify their sha256"),
     "demo": (None, "run every task on the shipped examples and write a report"),
 }
 

@@ -1,0 +1,39 @@
+"""``mltem train TASK --config FILE --out DIR``: train a task's network."""
+from __future__ import annotations
+
+from mltem.cli._main import add_output_arguments
+
+
+def add_arguments(p) -> None:
+    p.add_argument("task", help="task to train (segment, index, valence, fronts, ...)")
+    p.add_argument("--config", required=True, metavar="FILE", help="YAML training config (see train/configs/)")
+    add_output_arguments(p)
+    p.add_argument("--seed", type=int, help="override the config's seed")
+    p.add_argument("--max-epochs", type=int, help="override the config's max_epochs")
+    p.add_argument("--export", metavar="DIR", help="also export the trained model to ONNX in DIR")
+
+
+def run(args) -> int:
+    from mltem._errors import MltemError
+    from mltem.io import OutputDir
+    from mltem.training import export_checkpoint, load_config, train
+
+    cfg = load_config(args.config, seed=args.seed, max_epochs=args.max_epochs)
+    if cfg.task != args.task:
+        raise MltemError(f"config is for task '{cfg.task}', not '{args.task}'", path=args.config)
+    out = OutputDir(args.out, force=args.force, inputs=[args.config], command="train")
+    with out.timer("train"):
+        res = train(cfg, out.path, progress_bar=not args.quiet)
+    out._record(res["checkpoint"])
+    results = {k: v for k, v in res.items() if k != "checkpoint"}
+    models = []
+    if args.export:
+        with out.timer("export"):
+            card = export_checkpoint(res["checkpoint"], args.export)
+        models.append({"name": card.name, "file": str(card.path), "sha256": card.sha256})
+        results["onnx_parity_max_abs"] = card.metrics["onnx_parity_max_abs"]
+    out.write_summary(parameters=cfg.to_dict(), results=results, models=models)
+    print(f"checkpoint: {res['checkpoint']}")
+    for k, v in res["metrics"].items():
+        print(f"{k}: {v:.4g}")
+    return 0

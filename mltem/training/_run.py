@@ -1,0 +1,193 @@
+"""Run a training config to a checkpoint, and export a checkpoint to ONNX.
+
+The checkpoint ``model.ckpt`` holds only tensors and plain data (config, network
+arguments, metrics, a few validation inputs for the export parity check), so it loads
+with ``torch.load(weights_only=True)``: no pickled code is ever executed.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from mltem._errors import MltemError, require
+from mltem.training._config import TrainConfig
+from mltem.training._tasks import get_task
+
+__all__ = ["train", "load_checkpoint", "export_checkpoint", "CHECKPOINT_FORMAT"]
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = "mltem-checkpoint-1"
+
+
+def _net_config(cfg: TrainConfig, task) -> dict:
+    net = {**task.default_net, **cfg.net}
+    if "name" not in net:
+        raise MltemError(f"task '{cfg.task}': the config's 'net' needs a 'name'")
+    return net
+
+
+def train(cfg: TrainConfig, out_dir, *, progress_bar: bool = False) -> dict:
+    """Train the config's task and write ``out_dir/model.ckpt`` and ``metrics.csv``.
+
+    Runs on the CPU, seeded and deterministic (same config, same weights).
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+    out_dir : path
+        Folder for the checkpoint and Lightning's CSV log.
+    progress_bar : bool
+        Lightning's progress bar.
+
+    Returns
+    -------
+    dict
+        ``checkpoint`` (path), ``metrics`` (last validation figures), ``train_time_s``,
+        ``n_train``, ``n_val``.
+    """
+    require("lightning", feature="training")
+    torch = require("torch", feature="training")
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+
+    from mltem.io import atomic_write
+    from mltem.training._lightning import ArrayDataModule, TaskModule
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    task = get_task(cfg.task)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    t0 = time.perf_counter()
+    x, y = task.make_data(cfg)
+    t_data = time.perf_counter() - t0
+    dm = ArrayDataModule(
+        x, y, batch_size=cfg.batch_size, val_fraction=cfg.val_fraction, seed=cfg.seed,
+        transform=task.transform(cfg), num_workers=cfg.num_workers,
+    )
+    net = _net_config(cfg, task)
+    module = TaskModule(net=net, loss=task.loss, lr=cfg.lr, weight_decay=cfg.weight_decay, max_epochs=cfg.max_epochs)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=cfg.max_epochs,
+        max_steps=cfg.max_steps,
+        deterministic=True,
+        logger=CSVLogger(str(out_dir), name="logs", version=0),
+        enable_checkpointing=False,
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        t1 = time.perf_counter()
+        trainer.fit(module, datamodule=dm)
+        t_fit = time.perf_counter() - t1
+        val = trainer.validate(module, datamodule=dm, verbose=False)[0]
+    metrics = {k: float(v) for k, v in val.items()}
+    parity = torch.from_numpy(np.ascontiguousarray(dm.val_set.x[:4], dtype=np.float32))
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "task": cfg.task,
+        "config": cfg.to_dict(),
+        "net": net,
+        "state_dict": module.net.state_dict(),
+        "metrics": metrics,
+        "parity_inputs": parity,
+        "timings_s": {"data": t_data, "fit": t_fit},
+        "n_train": len(dm.train_set),
+        "n_val": len(dm.val_set),
+        "global_step": int(trainer.global_step),
+    }
+    path = out_dir / "model.ckpt"
+    with atomic_write(path) as tmp:
+        torch.save(ckpt, tmp)
+    log.info("trained %s: %d steps in %.1f s; %s", cfg.task, trainer.global_step, t_fit, metrics)
+    return {"checkpoint": path, "metrics": metrics, "train_time_s": t_fit, "data_time_s": t_data,
+            "n_train": len(dm.train_set), "n_val": len(dm.val_set), "global_step": int(trainer.global_step)}
+
+
+def load_checkpoint(path) -> dict:
+    """Read an mltem checkpoint safely (``weights_only=True``).
+
+    Raises
+    ------
+    MltemError
+        Missing, corrupt or foreign files.
+    """
+    torch = require("torch", feature="loading checkpoints")
+    path = Path(path)
+    if not path.is_file():
+        raise MltemError("no such checkpoint", path=path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise MltemError(f"not a readable mltem checkpoint ({str(exc).splitlines()[0][:160]})", path=path) from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise MltemError(f"not an mltem checkpoint (expected format {CHECKPOINT_FORMAT})", path=path)
+    return ckpt
+
+
+def build_from_checkpoint(ckpt: dict):
+    """The network of a checkpoint with its weights, in eval mode."""
+    from mltem.nets import create_net
+
+    kwargs = dict(ckpt["net"])
+    net = create_net(kwargs.pop("name"), **kwargs)
+    net.load_state_dict(ckpt["state_dict"])
+    return net.eval()
+
+
+def export_checkpoint(path, folder, *, name: str | None = None, atol: float = 1e-4):
+    """Export a checkpoint to ``folder/<name>.onnx`` plus its model card.
+
+    Parameters
+    ----------
+    path : path
+        ``model.ckpt`` written by :func:`train`.
+    folder : path
+        Destination (e.g. ``models/``).
+    name : str, optional
+        Registry name; defaults to the config's ``export.name`` or ``<task>``.
+    atol : float
+        Largest allowed torch vs onnxruntime difference.
+
+    Returns
+    -------
+    ModelCard
+    """
+    from mltem.export import export_onnx
+
+    ckpt = load_checkpoint(path)
+    cfg = TrainConfig.from_dict(ckpt["config"], source=str(path))
+    task = get_task(cfg.task)
+    net = build_from_checkpoint(ckpt)
+    real = ckpt["parity_inputs"].numpy()
+    name = name or cfg.export.get("name") or cfg.task
+    info = task.export_info(cfg)
+    recipe = {
+        "config": cfg.to_dict(),
+        "n_train": ckpt.get("n_train"),
+        "n_val": ckpt.get("n_val"),
+        "steps": ckpt.get("global_step"),
+        "train_time_s": round(float(ckpt.get("timings_s", {}).get("fit", 0.0)), 2),
+    }
+    metrics = {f"val_{k[4:]}" if k.startswith("val_") else k: v for k, v in ckpt["metrics"].items()}
+    return export_onnx(
+        net,
+        real[:1],
+        folder,
+        name=name,
+        task=cfg.task,
+        dynamic_spatial=bool(info.pop("dynamic_spatial", False)),
+        recipe=recipe,
+        metrics=metrics,
+        real_inputs=[real],
+        atol=atol,
+        **info,
+    )
