@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "train": ("mltem.cli.train", "train a task's network from a YAML config"),
     "export": ("mltem.cli.export", "export a trained checkpoint to ONNX with a model card"),
     "models": ("mltem.cli.models", "list the installed models and verify their sha256"),
-    "demo": (None, "run every task on the shipped examples and write a report"),
+    "demo": ("mltem.cli.demo", "run every task on the shipped examples and write a report"),
 }
 
 log = logging.getLogger("mltem")

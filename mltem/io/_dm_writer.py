@@ -130,17 +130,18 @@ def write_dm(
         uint16, int32, uint32, float32, float64, bool, complex64 or complex128 (the
         image types DigitalMicrograph knows). Every axis must have at least one point.
     scales : sequence of float, optional
-        Calibrated size of one pixel per axis; non-zero and finite. Default 1.
+        Calibrated size of one pixel per axis; non-zero, finite and within the float32
+        range. Default 1.
     offsets : sequence of float, optional
         Calibrated coordinate of the first pixel per axis; finite. Default 0. Stored
         as the DM origin ``-offset / scale`` (in pixels).
     units : sequence of str, optional
         Units per axis, e.g. ``"nm"``, ``"1/nm"``, ``"eV"``, ``"µm"``. Default ``""``.
     names : sequence of str or None, optional
-        Axis names, stored as ``Label`` in each ``Calibrations.Dimension`` group. DM
-        and HyperSpy do not read them back (HyperSpy names axes itself: ``x``, ``y``,
-        ``z``, and ``Energy loss`` / ``Energy`` / ``Wavelength`` for the ``eV`` /
-        ``keV`` / ``nm`` axis of EELS / EDS / CL data).
+        Axis names, stored as ``Label`` in each ``Calibrations.Dimension`` group
+        (``None`` skips one). HyperSpy does not read them back: it names axes ``x``,
+        ``y``, ``z`` (fastest first), except the ``eV`` axis of EELS data (``Energy
+        loss``) and the ``nm`` axis of CL data (``Wavelength``).
     title : str, optional
         Image name (HyperSpy's ``metadata.General.title``).
     signal_type : {"", "EELS", "EDS_TEM", "EDS", "CL"}, optional
@@ -158,6 +159,8 @@ def write_dm(
         if ``scales``, ``offsets``, ``units`` or ``names`` do not have one valid entry
         per axis, if ``title``/``signal_type``/``version`` is invalid, or if the data
         are too large for DM3.
+    OSError
+        If the file cannot be written (e.g. its folder does not exist).
 
     Notes
     -----
@@ -176,7 +179,8 @@ def write_dm(
 
     In every case ``axis.index_in_array`` matches the numpy axis, and scale, offset and
     units round-trip to float32 precision (DM stores calibrations as float32). HyperSpy
-    squeezes axes of length 1 away on loading.
+    squeezes axes of length 1 away on loading. ``signal_type="EDS"`` loads as
+    ``"EDS_TEM"``; ``"CL"`` needs LumiSpy for a CL class (else a ``Signal1D``).
 
     Examples
     --------
@@ -192,7 +196,7 @@ def write_dm(
         raise ValueError(f"data must have 1, 2 or 3 dimensions, got {arr.ndim} (shape {arr.shape})")
     if 0 in arr.shape:
         raise ValueError(f"data must not have an empty axis, got shape {arr.shape}")
-    native = arr.dtype.newbyteorder("=") if arr.dtype.byteorder in "<>" else arr.dtype
+    native = arr.dtype.newbyteorder("=")
     if native not in _IMAGE_TYPES:
         supported = ", ".join(str(d) for d in _IMAGE_TYPES)
         raise ValueError(f"unsupported dtype {arr.dtype}; DigitalMicrograph images can be {supported}")
@@ -209,6 +213,12 @@ def write_dm(
         raise ValueError(f"scales must be finite and non-zero, got {scales.tolist()}")
     if not np.all(np.isfinite(offsets)):
         raise ValueError(f"offsets must be finite, got {offsets.tolist()}")
+    # DM stores calibrations as float32: scale and origin (-offset / scale) must fit.
+    f32 = np.finfo(np.float32)
+    if np.any(np.abs(scales) < f32.tiny) or np.any(np.abs(scales) > f32.max):
+        raise ValueError(f"scales must be representable as float32, got {scales.tolist()}")
+    if np.any(np.abs(offsets / scales) > f32.max / 2):
+        raise ValueError("offsets / scales must be representable as float32 (the DM origin in pixels)")
     units = _strings(units, "units", ndim, "")
     names = _strings(names, "names", ndim, None)
 
@@ -236,7 +246,7 @@ def _floats(values, what: str, ndim: int, default: float) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} must contain numbers, got {values!r}") from exc
     if out.shape != (ndim,):
-        raise ValueError(f"{what} has {out.size} entries but data has {ndim} dimensions")
+        raise ValueError(f"{what} must have one entry per axis: data has {ndim} dimensions, got {out.size}")
     return out
 
 
@@ -247,7 +257,7 @@ def _strings(values, what: str, ndim: int, default):
         raise ValueError(f"{what} must be a sequence with one str per axis ({ndim}), got {values!r}")
     values = list(values)
     if len(values) != ndim:
-        raise ValueError(f"{what} has {len(values)} entries but data has {ndim} dimensions")
+        raise ValueError(f"{what} must have one entry per axis: data has {ndim} dimensions, got {len(values)}")
     for v in values:
         if not (isinstance(v, str) or (default is None and v is None)):
             raise ValueError(f"{what} must contain str, got {v!r}")
@@ -258,7 +268,7 @@ def _calibration(scale: float, offset: float, units: str, name) -> dict:
     # DM stores float32; derive the origin from the float32 scale so that a reader's
     # -origin * scale lands on the requested offset to float32 precision.
     scale32 = float(np.float32(scale))
-    group = {"Origin": _f32(-offset / scale32), "Scale": _f32(scale32), "Units": units}
+    group = {"Origin": _f32(-offset / scale32 + 0.0), "Scale": _f32(scale32), "Units": units}  # + 0.0: no -0.0
     if name:
         group["Label"] = name
     return group
@@ -266,7 +276,7 @@ def _calibration(scale: float, offset: float, units: str, name) -> dict:
 
 def _document(arr: np.ndarray, dm_cals, *, title: str, signal: str, spectral: bool) -> dict:
     """The tag tree of a one-image DM document; ``dm_cals`` is fastest-first."""
-    native = arr.dtype.newbyteorder("=") if arr.dtype.byteorder in "<>" else arr.dtype
+    native = arr.dtype.newbyteorder("=")
     data_type, element = _IMAGE_TYPES[native]
     payload = np.ascontiguousarray(arr, dtype=native.newbyteorder("<"))
     image_data = {
@@ -380,9 +390,9 @@ def _encode_file(tree: dict, version: int) -> list:
     if version == 4:
         header = struct.pack(">iQi", 4, root_len, 1)  # root length = file size - 24
     else:
-        header = struct.pack(">iIi", 3, root_len + 4, 1) if root_len + 4 <= _DM3_MAX_BYTES else None
-        if header is None or root_len + 20 > _DM3_MAX_BYTES:
+        if root_len + 20 > _DM3_MAX_BYTES:
             raise ValueError(f"data too large for DM3 ({root_len + 20} bytes, limit 2 GiB); use version=4")
+        header = struct.pack(">iIi", 3, root_len + 4, 1)  # root length + 4 = file size - 16
     return [header] + root + [bytes(8)]
 
 
@@ -394,7 +404,7 @@ def _write_atomic(path: str, chunks) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
-                f.write(memoryview(chunk).cast("B") if isinstance(chunk, np.ndarray) else chunk)
+                f.write(chunk.view(np.uint8) if isinstance(chunk, np.ndarray) else chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

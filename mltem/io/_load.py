@@ -75,6 +75,8 @@ def _check_path(path: Path) -> None:
     if not path.exists():
         raise MltemError("no such file", path=path)
     if path.is_dir():
+        if path.suffix.lower() in (".zspy", ".zarr"):  # zarr stores are folders
+            return
         raise MltemError("is a folder, not a file", path=path)
     if path.stat().st_size == 0:
         raise MltemError("file is empty (0 bytes)", path=path)
@@ -125,7 +127,7 @@ def load(path, *, lazy: bool | None = None, index: int | None = None):
             path=path,
         )
     if lazy is None:
-        lazy = path.stat().st_size > LAZY_THRESHOLD_BYTES
+        lazy = path.is_file() and path.stat().st_size > LAZY_THRESHOLD_BYTES
     if ext in MOVIE_EXTENSIONS:
         signal = _load_movie(path)
     elif ext == ".npy":
