@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/mltem demo --out $(DEMO_OUT) --force
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run_all
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info

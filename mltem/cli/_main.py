@@ -65,6 +65,8 @@ def _quiet_libraries() -> None:
     mltem.io._load.QUIET_LIBRARIES = True
     for name in ("hyperspy", "rsciio", "exspy"):
         logging.getLogger(name).propagate = False
+    for name in ("tifffile", "imageio", "h5py", "numexpr", "matplotlib", "PIL"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     for name in ("lightning", "lightning.pytorch", "pytorch_lightning", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

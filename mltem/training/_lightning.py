@@ -81,6 +81,8 @@ class ArrayDataModule(L.LightningDataModule):
             raise MltemError(f"need at least 2 samples to train and validate, got {n}")
         order = np.random.default_rng(seed).permutation(n)
         tr, va = order[n_val:], order[:n_val]
+        if transform is not None and hasattr(transform, "set_random_seed"):
+            transform.set_random_seed(seed)  # albumentations keeps its own generator
         self.train_set = ArrayDataset(x[tr], y[tr], transform)
         self.val_set = ArrayDataset(x[va], y[va])
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
