@@ -144,3 +144,20 @@ def test_emd_with_several_signals_picks_largest_or_index(tmp_path):
             _load.load(q, index=3)
         finally:
             hs.load = orig
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_iter_chunks_streams_frames_in_order(tmp_path, lazy):
+    import hyperspy.api as hs
+
+    stack = np.arange(7 * 4 * 5, dtype=np.float32).reshape(7, 4, 5)
+    hs.signals.Signal2D(stack).save(tmp_path / "s.hspy")
+    s = io.load(tmp_path / "s.hspy", lazy=lazy)
+    assert io.n_frames(s) == 7
+    got = list(io.iter_chunks(s, chunk=3))
+    assert [g[0] for g in got] == [0, 3, 6]
+    assert_allclose(np.concatenate([g[1] for g in got]), stack)
+    single = hs.signals.Signal2D(stack[0])
+    assert io.n_frames(single) == 1 and next(io.iter_chunks(single))[1].shape == (1, 4, 5)
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        next(io.iter_chunks(s, chunk=0))

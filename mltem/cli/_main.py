@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mltem {__version__}")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    parser.add_argument("--threads", type=int, metavar="N", help="threads for onnxruntime and FFTs (default: all cores)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         if module is None:
@@ -83,6 +84,11 @@ def main(argv=None) -> int:
     from mltem._progress import set_progress
 
     set_progress(not args.quiet and sys.stderr.isatty() or os.environ.get("MLTEM_PROGRESS") == "1")
+    if args.threads is not None:
+        if args.threads < 1:
+            print("mltem: error: --threads must be >= 1", file=sys.stderr)
+            return 2
+        os.environ["MLTEM_THREADS"] = str(args.threads)
     module, _ = COMMANDS[args.command]
     if module is None:
         print(f"mltem {args.command}: not built yet in mltem {__version__}", file=sys.stderr)

@@ -74,8 +74,9 @@ class OnnxModel:
         Registry name, card/ONNX path, or a card already verified.
     task : str, optional
         Require the model to serve this task.
-    threads : int
-        onnxruntime intra-op threads (0: onnxruntime's default, all cores).
+    threads : int, optional
+        onnxruntime intra-op threads; default from ``MLTEM_THREADS`` (the CLI's
+        ``--threads``), else all cores.
 
     Examples
     --------
@@ -83,9 +84,9 @@ class OnnxModel:
     >>> logits = m.predict_tiled(frames[:, None], tile=256)  # doctest: +SKIP
     """
 
-    def __init__(self, model, *, task: str | None = None, threads: int = 0):
+    def __init__(self, model, *, task: str | None = None, threads: int | None = None):
         self.card = model if isinstance(model, ModelCard) else find_model(model, task=task)
-        self.session = session(self.card, threads=threads)
+        self.session = session(self.card, threads=default_threads() if threads is None else threads)
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         in_shape = self.session.get_inputs()[0].shape

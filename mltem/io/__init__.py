@@ -1,4 +1,5 @@
 """File and calibration layer: reading TEM files, writing results."""
+from mltem.io._frames import iter_chunks, n_frames
 from mltem.io._info import describe, format_description
 from mltem.io._load import (
     LAZY_THRESHOLD_BYTES,
@@ -20,6 +21,8 @@ __all__ = [
     "check_finite",
     "describe",
     "format_description",
+    "iter_chunks",
+    "n_frames",
     "load",
     "normalise_units",
     "require_kind",
