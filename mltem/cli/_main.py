@@ -18,10 +18,10 @@ from mltem._errors import MltemError
 # name -> (module, one-line help). Commands whose module is None are not built yet.
 COMMANDS: dict[str, tuple[str | None, str]] = {
     "info": ("mltem.cli.info", "print shape, axes, calibration and signal type of a file"),
-    "gpa": (None, "strain maps (exx, eyy, exy, rotation) from HRTEM/HAADF images by geometric phase analysis"),
-    "holo": (None, "phase, amplitude, potential and charge maps from off-axis electron holograms"),
-    "valence": (None, "oxidation state, white-line ratio and L3 onset from EELS L2,3 edges"),
-    "index": (None, "phase, zone axis and in-plane angle of SAED patterns"),
+    "gpa": ("mltem.cli.gpa", "strain maps (exx, eyy, exy, rotation) from HRTEM/HAADF images by geometric phase analysis"),
+    "holo": ("mltem.cli.holo", "phase, amplitude, potential and charge maps from off-axis electron holograms"),
+    "valence": ("mltem.cli.valence", "oxidation state, white-line ratio and L3 onset from EELS L2,3 edges"),
+    "index": ("mltem.cli.index", "phase, zone axis and in-plane angle of SAED patterns"),
     "segment": (None, "masks of electrode, SEI, lithium and bubbles in in-situ movies, with metrics"),
     "fronts": (None, "reaction-front position in every frame and its kinetics"),
     "simulate": (None, "labelled synthetic data for a task"),

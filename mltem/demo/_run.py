@@ -81,6 +81,24 @@ STEPS: list[tuple[str, str, Callable[[Path], str]]] = [
 ]
 
 
+def _step_holo(out: Path) -> str:
+    from mltem.holography._demo import step_holo
+
+    return step_holo(out)
+
+
+STEPS.append(("holo", "Electron holography", _step_holo))
+
+
+def _step_valence(out: Path) -> str:
+    from mltem.eels._demo import step_valence
+
+    return step_valence(out)
+
+
+STEPS.append(("valence", "EELS valence", _step_valence))
+
+
 def run_demo(out, *, force: bool = False, only=None) -> dict:
     """Run every demo step into ``out`` and write ``out/report.md``.
 

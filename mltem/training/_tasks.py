@@ -39,7 +39,10 @@ class Task:
 
 
 # name -> "module:Class"; capability modules add their tasks here.
-TASKS: dict[str, str | type] = {}
+TASKS: dict[str, str | type] = {
+    "fronts": "mltem.fronts._task:FrontsTask",
+    "valence": "mltem.eels._task:ValenceTask",
+}
 
 
 def register_task(name: str, task) -> None:

@@ -1,0 +1,110 @@
+"""``mltem index PATTERNS... --phase CIF_OR_NAME [--phase ...] --out DIR``: phase, zone axis and
+in-plane angle of SAED / nanobeam diffraction patterns."""
+from __future__ import annotations
+
+from mltem.cli._main import add_output_arguments
+
+COLUMNS = ["file", "frame", "phase", "zone_u", "zone_v", "zone_w", "inplane_deg", "score", "reliability",
+           "ref_hkl", "calibration_scale", "centre_y", "centre_x", "runner_up"]
+
+
+def add_arguments(p) -> None:
+    p.add_argument("patterns", nargs="+", help="pattern files (single pattern, stack or 4D-STEM) or folders of them")
+    p.add_argument("--phase", action="append", required=True, metavar="CIF_OR_NAME",
+                   help="candidate phase: a CIF file or a built-in name (Si, graphite, Li2O, LiF, Li, Cu, LiCoO2, "
+                        "LiFePO4, Li4Ti5O12, NMC111); repeat for several phases")
+    add_output_arguments(p)
+    p.add_argument("--pixel-size", type=float, metavar="INV_NM",
+                   help="calibration in 1/nm per pixel (overrides the file's; needed if the file has none)")
+    p.add_argument("--camera-length-mm", type=float, help="camera length, with --detector-pixel-um, instead of --pixel-size")
+    p.add_argument("--detector-pixel-um", type=float, help="detector pixel pitch in micrometres (after binning)")
+    p.add_argument("--energy-kev", type=float, default=200.0, help="beam energy in keV (default 200)")
+    p.add_argument("--scale-range", type=float, default=0.035,
+                   help="calibration error absorbed by the matching, as a fraction (default 0.035 = 3.5 %%)")
+    p.add_argument("--max-zones", type=int, default=8, help="zone axes per phase in the template bank (default 8)")
+    p.add_argument("--min-score", type=float, default=0.15, help="patterns scoring below this are flagged 'none'")
+    p.add_argument("--max-overlays", type=int, default=50, help="write at most this many overlay PNGs (default 50)")
+
+
+def run(args) -> int:
+    from mltem._errors import MltemError
+    from mltem._progress import progress
+    from mltem.diffraction import IndexSettings, build_templates, index_pattern, load_phase, pixel_size_from_camera
+    from mltem.diffraction._patterns import open_patterns
+    from mltem.diffraction._plot import overlay_figure, summary_figure
+    from mltem.io import OutputDir
+
+    if not 0 < args.scale_range < 0.2:
+        raise MltemError(f"--scale-range must lie between 0 and 0.2, got {args.scale_range}")
+    if args.max_zones < 1:
+        raise MltemError(f"--max-zones must be >= 1, got {args.max_zones}")
+    px_cli = args.pixel_size
+    if px_cli is not None and not px_cli > 0:
+        raise MltemError(f"--pixel-size must be positive, got {px_cli}")
+    if (args.camera_length_mm is None) != (args.detector_pixel_um is None):
+        raise MltemError("--camera-length-mm and --detector-pixel-um go together")
+    if args.camera_length_mm is not None:
+        if px_cli is not None:
+            raise MltemError("give either --pixel-size or --camera-length-mm/--detector-pixel-um, not both")
+        if not (args.camera_length_mm > 0 and args.detector_pixel_um > 0):
+            raise MltemError("--camera-length-mm and --detector-pixel-um must be positive")
+        px_cli = pixel_size_from_camera(camera_length_mm=args.camera_length_mm, detector_pixel_um=args.detector_pixel_um,
+                                        energy_ev=args.energy_kev * 1e3)
+    phases = [load_phase(p) for p in args.phase]
+    names = [p.name for p in phases]
+    if len(set(names)) != len(names):
+        raise MltemError(f"the same phase was given twice ({', '.join(names)})")
+    sources = open_patterns(args.patterns)
+    for s in sources:
+        if s.pixel_size_inv_nm is None and px_cli is None:
+            raise MltemError("has no calibration in 1/nm; give --pixel-size (1/nm per pixel) or the camera length",
+                             path=s.path)
+    out = OutputDir(args.out, force=args.force, inputs=[s.path for s in sources], command="index")
+    settings = IndexSettings(energy_ev=args.energy_kev * 1e3, scale_range=args.scale_range, max_zones=args.max_zones,
+                             min_score=args.min_score)
+    with out.timer("templates"):
+        bank = build_templates(phases, settings)
+    rows, n_overlays = [], 0
+    total = sum(s.n_frames for s in sources)
+    bar = progress(total=total, desc="index", unit="pattern")
+    with out.timer("index"):
+        for s in sources:
+            px = px_cli if px_cli is not None else s.pixel_size_inv_nm
+            for i in range(s.n_frames):
+                img = s.frame(i)
+                res = index_pattern(img, bank, px)
+                rows.append({
+                    "file": s.path.name, "frame": i, "phase": res.phase, "zone_u": res.zone[0], "zone_v": res.zone[1],
+                    "zone_w": res.zone[2], "inplane_deg": round(res.inplane_deg, 3) if res.phase != "none" else float("nan"),
+                    "score": res.score, "reliability": res.reliability,
+                    "ref_hkl": " ".join(str(v) for v in res.ref_hkl) if res.phase != "none" else "",
+                    "calibration_scale": res.scale, "centre_y": res.centre_yx[0], "centre_x": res.centre_yx[1],
+                    "runner_up": res.second,
+                })
+                if n_overlays < args.max_overlays:
+                    ph = next((p for p in phases if p.name == res.phase), None)
+                    fig = overlay_figure(img, res, ph, pixel_size_inv_nm=px, title=f"{s.path.name} frame {i}",
+                                         energy_ev=settings.energy_ev)
+                    out.save_figure(f"overlay_{s.path.stem}_{i:04d}.png", fig)
+                    n_overlays += 1
+                bar.update(1)
+    bar.close()
+    out.save_csv("index.csv", rows, COLUMNS)
+    out.save_figure("summary.png", summary_figure(rows))
+    matched = [r for r in rows if r["phase"] != "none"]
+    results = {
+        "n_patterns": len(rows),
+        "n_indexed": len(matched),
+        "n_unmatched": len(rows) - len(matched),
+        "phases": {n: sum(r["phase"] == n for r in rows) for n in names},
+        "mean_reliability": float(sum(r["reliability"] for r in matched) / len(matched)) if matched else None,
+        "n_templates": len(bank),
+        "patterns_per_s": len(rows) / max(out.timings.get("index", 1e-9), 1e-9),
+    }
+    params = {"phases": [{"name": p.name, "source": p.source, "space_group": p.space_group} for p in phases],
+              "pixel_size_inv_nm": px_cli, "energy_ev": settings.energy_ev, "scale_range": settings.scale_range,
+              "max_zones": settings.max_zones, "min_score": settings.min_score, "method": "classical template matching",
+              "templates": bank.labels}
+    out.write_summary(parameters=params, results=results)
+    print(f"indexed {len(matched)} of {len(rows)} patterns ({len(rows) - len(matched)} unmatched) -> {out.path / 'index.csv'}")
+    return 0

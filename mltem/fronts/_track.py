@@ -1,0 +1,449 @@
+"""Front trackers: classical (kymograph + step detection, or GPA strain for lattice
+images) and network (U-Net segmentation through ONNX), both smoothed with a Kalman filter.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mltem.fronts._geometry import (
+    FrontAxis,
+    detect_axis,
+    foreground_mask,
+    measure_drift,
+    sample_kymograph,
+)
+from mltem.fronts._kalman import KalmanTrack, kalman_smooth
+
+__all__ = ["FrontTrack", "front_positions", "track_fronts", "track_fronts_network", "is_lattice_image", "METHODS", "MODES"]
+
+log = logging.getLogger(__name__)
+
+METHODS = ("classical", "network")
+MODES = ("auto", "contrast", "lattice")
+
+
+@dataclass
+class FrontTrack:
+    """A tracked front.
+
+    Attributes
+    ----------
+    time_s : numpy.ndarray
+        (frame,) times, s.
+    measured_px : numpy.ndarray
+        (frame,) front position measured in each frame, px from the axis origin.
+    position_nm, position_std_nm : numpy.ndarray
+        (frame,) Kalman-smoothed position and its standard deviation, nm.
+    velocity_nm_s, velocity_std_nm_s : numpy.ndarray
+        (frame,) Kalman velocity and its standard deviation, nm/s.
+    kymograph : numpy.ndarray
+        (frame, M) the profile the front was found in (intensity, strain or reacted
+        probability), column ``j`` at ``j`` px from the origin.
+    axis : FrontAxis
+    drift_px : numpy.ndarray
+        (frame, 2) measured drift ``(dy, dx)``.
+    pixel_size_nm : float
+    method, mode : str
+        ``"classical"``/``"network"`` and ``"contrast"``/``"lattice"``/``"mask"``.
+    kalman : KalmanTrack
+    timings_s : dict
+    """
+
+    time_s: np.ndarray
+    measured_px: np.ndarray
+    position_nm: np.ndarray
+    position_std_nm: np.ndarray
+    velocity_nm_s: np.ndarray
+    velocity_std_nm_s: np.ndarray
+    kymograph: np.ndarray
+    axis: FrontAxis
+    drift_px: np.ndarray
+    pixel_size_nm: float
+    method: str
+    mode: str
+    kalman: KalmanTrack
+    timings_s: dict = field(default_factory=dict)
+
+    @property
+    def measured_nm(self) -> np.ndarray:
+        return self.measured_px * self.pixel_size_nm
+
+
+def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6) -> np.ndarray:
+    """Sub-pixel front position in each row of a kymograph whose reacted side is at index 0.
+
+    A two-level step is fitted to every row (least squares over all split points, by
+    cumulative sums); the reacted and unreacted levels ``A`` and ``B`` are the medians of
+    the per-frame levels over frames where the step lies well inside. The sub-pixel
+    position is then the area of the normalised profile ``(p - B) / (A - B)`` over a
+    window around the step, which is exact for any symmetric blur of the edge.
+
+    Parameters
+    ----------
+    kymograph : numpy.ndarray
+        (frame, M) profiles, column ``j`` at ``j`` px from the origin.
+    end : int or array of int, optional
+        Columns at and after ``end`` are ignored (e.g. beyond a wire's tip), per frame or
+        for all.
+    levels : tuple of float, optional
+        Known ``(A, B)``, e.g. ``(1, 0)`` for a reacted-probability kymograph.
+    window_px : int
+        Half-width of the area window, px.
+
+    Returns
+    -------
+    numpy.ndarray
+        (frame,) positions in px (0 = no reacted material).
+    """
+    K = np.asarray(kymograph, dtype=np.float64)
+    if K.ndim != 2 or K.shape[1] < 4:
+        raise ValueError(f"kymograph must be (frame, M >= 4), got shape {K.shape}")
+    T, M = K.shape
+    ends = np.full(T, M, int) if end is None else np.broadcast_to(np.clip(np.asarray(end, int), 4, M), (T,)).copy()
+    E = int(ends.max())
+    Kf = np.where(np.isfinite(K), K, np.nanmedian(K) if np.isfinite(K).any() else 0.0)[:, :E]
+    col = np.arange(E)
+    valid = col[None] < ends[:, None]
+    Kv = np.where(valid, Kf, 0.0)
+    c1 = np.cumsum(Kv, axis=1)
+    c2 = np.cumsum(Kv**2, axis=1)
+    cn = np.cumsum(valid, axis=1).astype(float)
+    tot1, tot2, totn = c1[:, -1:], c2[:, -1:], cn[:, -1:]
+    # split j (1..E-1): left = columns < j
+    l1, l2, ln = c1[:, :-1], c2[:, :-1], cn[:, :-1]
+    r1, r2, rn = tot1 - l1, tot2 - l2, totn - ln
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sse = (l2 - l1**2 / ln) + (r2 - r1**2 / rn)
+    j_ok = (ln >= 1) & (rn >= 1)
+    sse = np.where(j_ok, sse, np.inf)
+    j = np.argmin(sse, axis=1) + 1
+    rows = np.arange(T)
+    a = l1[rows, j - 1] / np.maximum(ln[rows, j - 1], 1)
+    b = r1[rows, j - 1] / np.maximum(rn[rows, j - 1], 1)
+    if levels is None:
+        inner_a = j >= 5
+        inner_b = (ends - j) >= 5
+        A = float(np.median(a[inner_a])) if inner_a.any() else float(np.median(a))
+        B = float(np.median(b[inner_b])) if inner_b.any() else float(np.median(b))
+    else:
+        A, B = (float(v) for v in levels)
+    if abs(A - B) < 1e-12:
+        return np.zeros(T)
+    # Coarse position with the levels fixed: the reacted part is contiguous from index 0,
+    # so the best split (0 = nothing reacted) minimises sum_{s<j} (p-A)^2 + sum_{s>=j} (p-B)^2.
+    d = np.where(valid, (Kf - A) ** 2 - (Kf - B) ** 2, 0.0)
+    cost = np.concatenate([np.zeros((T, 1)), np.cumsum(d, axis=1)], axis=1)
+    cost = np.where(np.arange(E + 1)[None] <= ends[:, None], cost, np.inf)
+    j = np.argmin(cost, axis=1)
+    q = np.clip((Kf - B) / (A - B), -0.5, 1.5)
+    pos = np.empty(T)
+    for t in range(T):
+        x = float(j[t])
+        for _ in range(2):  # re-centre the window on the refined position
+            lo = max(0, int(round(x)) - window_px)
+            hi = min(int(ends[t]), int(round(x)) + window_px)
+            if hi <= lo:
+                break
+            x = lo + float(q[t, lo:hi].sum()) - (0.5 if hi < ends[t] else 0.0)
+            x = min(max(x, 0.0), float(ends[t]))
+        pos[t] = x
+    return pos
+
+
+def is_lattice_image(image, *, threshold: float = 30.0) -> bool:
+    """Whether an image shows resolved lattice fringes (sharp strong spots in its spectrum).
+
+    The largest power at frequencies above 1/16 px^-1, relative to the median power there,
+    exceeds ``threshold`` only for periodic structure.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    img = img - img.mean()
+    win = np.hanning(img.shape[0])[:, None] * np.hanning(img.shape[1])[None]
+    P = np.abs(np.fft.rfft2(img * win)) ** 2
+    ky = np.fft.fftfreq(img.shape[0])[:, None]
+    kx = np.fft.rfftfreq(img.shape[1])[None]
+    hf = np.hypot(ky, kx) > 1 / 16
+    if not hf.any():
+        return False
+    return bool(P[hf].max() / (np.median(P[hf]) + 1e-12) > threshold * img.size / 100)
+
+
+def _check_frames(frames) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim == 2:
+        frames = frames[None]
+    if frames.ndim != 3:
+        raise ValueError(f"frames must be (frame, y, x), got shape {frames.shape}")
+    if len(frames) < 2:
+        raise ValueError(f"front tracking needs at least 2 frames, got {len(frames)}")
+    if min(frames.shape[1:]) < 16:
+        raise ValueError(f"frames must be at least 16 x 16 px, got {frames.shape[1:]}")
+    frames = frames.astype(np.float32, copy=False)
+    if not np.isfinite(frames).all():
+        med = np.nanmedian(frames)
+        frames = np.where(np.isfinite(frames), frames, med if np.isfinite(med) else 0.0).astype(np.float32)
+    return frames
+
+
+def _times(n, frame_time_s, time_s):
+    if time_s is not None:
+        t = np.asarray(time_s, float)
+        if t.shape != (n,) or np.any(np.diff(t) <= 0):
+            raise ValueError(f"time_s must be {n} strictly increasing times")
+        return t
+    if not frame_time_s > 0:
+        raise ValueError(f"frame_time_s must be > 0, got {frame_time_s}")
+    return np.arange(n) * float(frame_time_s)
+
+
+def _search_end(K, axis: FrontAxis, ref_profile) -> np.ndarray:
+    """Per-frame last column to search: before a wire's tip (material ends), else all."""
+    T, M = K.shape
+    if axis.geometry != "wire":
+        return np.full(T, M)
+    mat = getattr(axis, "_material", None)
+    L = M if mat is None else int(mat[1] - mat[0])
+    margin = int(round(1.5 * axis.radius_px)) + 3
+    return np.full(T, int(np.clip(L - margin, 4, M)))
+
+
+def _finish(time_s, measured, K, axis, drift, pixel_size_nm, method, mode, timings) -> FrontTrack:
+    t = time.perf_counter()
+    kal = kalman_smooth(time_s, measured * pixel_size_nm)
+    timings["kalman"] = time.perf_counter() - t
+    return FrontTrack(
+        time_s=time_s, measured_px=measured, position_nm=kal.position, position_std_nm=kal.position_std,
+        velocity_nm_s=kal.velocity, velocity_std_nm_s=kal.velocity_std, kymograph=K.astype(np.float32),
+        axis=axis, drift_px=drift, pixel_size_nm=float(pixel_size_nm), method=method, mode=mode, kalman=kal,
+        timings_s=timings,
+    )
+
+
+def _material_limits(axis: FrontAxis, mask: np.ndarray):
+    """Record where the material lies along a user-given axis (for the search end)."""
+    if axis.geometry != "wire" or hasattr(axis, "_material"):
+        return
+    H, W = mask.shape
+    ix = np.clip(np.round(axis.points[:, 0]).astype(int), 0, W - 1)
+    iy = np.clip(np.round(axis.points[:, 1]).astype(int), 0, H - 1)
+    on = np.nonzero(mask[iy, ix])[0]
+    axis._material = (0.0, float(on[-1]) if len(on) else float(len(axis.points) - 1))  # type: ignore[attr-defined]
+
+
+def track_fronts(
+    frames,
+    *,
+    pixel_size_nm: float = 1.0,
+    frame_time_s: float = 1.0,
+    time_s=None,
+    geometry: str = "auto",
+    axis: FrontAxis | None = None,
+    mode: str = "auto",
+) -> FrontTrack:
+    """Classical front tracker.
+
+    Steps: drift of every frame against frame 0 (cross-correlation); the wire axis or
+    particle outline from frame 0 and its change by the last frame (which also tells the
+    contact end); a kymograph along the axis (band mean) or radius (azimuthal mean;
+    particles are flat-fielded by frame 0); the front in every row by
+    :func:`front_positions`; a Kalman smoother for the uncertainty. Lattice images
+    (``mode="lattice"``, or ``"auto"`` when fringes are resolved) use the dilatation
+    ``exx + eyy`` of :func:`mltem.gpa.gpa_stack` instead of the intensity.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        (frame, y, x) movie.
+    pixel_size_nm : float
+        nm per px.
+    frame_time_s : float
+        s per frame (ignored if ``time_s`` is given).
+    time_s : array_like, optional
+        (frame,) times, s.
+    geometry : {"auto", "wire", "core-shell", "planar"}
+    axis : FrontAxis, optional
+        Override the detected axis (e.g. :func:`axis_from_points`); its first point is
+        the origin of the position.
+    mode : {"auto", "contrast", "lattice"}
+
+    Returns
+    -------
+    FrontTrack
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not pixel_size_nm > 0:
+        raise ValueError(f"pixel_size_nm must be > 0, got {pixel_size_nm}")
+    frames = _check_frames(frames)
+    ts = _times(len(frames), frame_time_s, time_s)
+    timings: dict = {}
+    t = time.perf_counter()
+    if mode == "auto":
+        mode = "lattice" if is_lattice_image(frames[0]) else "contrast"
+    if mode == "lattice":
+        return _track_lattice(frames, ts, pixel_size_nm, geometry, axis, timings)
+    ref = frames[0]
+    drift = measure_drift(frames, ref)
+    timings["drift"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if axis is None:
+        mid = len(frames) // 2
+        late = _aligned(frames[mid], drift[mid])
+        axis = detect_axis(ref, frames_late=late, geometry=geometry)
+    else:
+        _material_limits(axis, foreground_mask(ref))
+    timings["geometry"] = time.perf_counter() - t
+    t = time.perf_counter()
+    K = sample_kymograph(frames, axis, shifts=drift)
+    if axis.geometry in ("core-shell", "planar"):
+        from scipy.ndimage import gaussian_filter1d
+
+        K = K / np.maximum(gaussian_filter1d(K[0], 1.0), 1e-6)[None]
+    measured = front_positions(K, end=_search_end(K, axis, K[0]))
+    timings["fronts"] = time.perf_counter() - t
+    return _finish(ts, measured, K, axis, drift, pixel_size_nm, "classical", "contrast", timings)
+
+
+def _aligned(frame, shift):
+    from scipy import ndimage
+
+    return ndimage.shift(frame, (-shift[0], -shift[1]), order=1, mode="nearest")
+
+
+def _track_lattice(frames, ts, pixel_size_nm, geometry, axis, timings):
+    from mltem.gpa import gpa_stack
+
+    t = time.perf_counter()
+    res = gpa_stack(frames, register=True)
+    dil = res.strain[:, 0] + res.strain[:, 1]
+    med = np.nanmedian(dil[0])
+    dil = np.where(np.isfinite(dil), dil, med).astype(np.float32)
+    timings["gpa"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if axis is None:
+        axis = detect_axis(dil[0], frames_late=dil[-1], geometry="planar" if geometry == "auto" else geometry,
+                           mask=np.ones(dil.shape[1:], bool))
+        # keep clear of GPA's unreliable edges along the band
+        axis.half_width_px = min(axis.half_width_px, max(2.0, 0.5 * min(dil.shape[1:]) - res.margin_px))
+    timings["geometry"] = time.perf_counter() - t
+    t = time.perf_counter()
+    K = sample_kymograph(dil, axis)
+    measured = front_positions(K)
+    timings["fronts"] = time.perf_counter() - t
+    drift = res.drift_px if res.drift_px is not None else np.zeros((len(frames), 2))
+    return _finish(ts, measured, K, axis, drift, pixel_size_nm, "classical", "lattice", timings)
+
+
+def _pad_to(x, m):
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        x = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode="reflect")
+    return x
+
+
+def segment_frames(frames, *, model="fronts-unet", batch_size: int = 4):
+    """Class probabilities (background, unreacted, reacted) of every frame with the ONNX U-Net.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        (frame, y, x); frame 0 is the reference the network compares with.
+    model : str or ModelCard
+        Registry name or card of a ``fronts`` model.
+    batch_size : int
+
+    Returns
+    -------
+    numpy.ndarray
+        (frame, 3, y, x) float32 probabilities.
+    """
+    from mltem.fronts._netinput import network_input
+    from mltem.infer import OnnxModel
+
+    frames = _check_frames(frames)
+    m = OnnxModel(model, task="fronts")
+    mult = int(m.card.extra.get("multiple", 8)) if isinstance(m.card.extra, dict) else 8
+    H, W = frames.shape[1:]
+    out = np.empty((len(frames), 3, H, W), np.float32)
+    for i in range(0, len(frames), batch_size):
+        x = _pad_to(network_input(frames[i : i + batch_size], frames[0]), mult)
+        logits = m(x)[:, :, :H, :W]
+        logits = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        out[i : i + batch_size] = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def track_fronts_network(
+    frames,
+    *,
+    pixel_size_nm: float = 1.0,
+    frame_time_s: float = 1.0,
+    time_s=None,
+    geometry: str = "auto",
+    axis: FrontAxis | None = None,
+    model="fronts-unet",
+    probabilities=None,
+) -> FrontTrack:
+    """Network front tracker: U-Net segmentation (ONNX), front from the mask, Kalman smoothing.
+
+    The material mask of frame 0 gives the axis (as in :func:`track_fronts`); the
+    reacted fraction ``P(reacted) / (P(reacted) + P(unreacted))`` is sampled along it,
+    and the front is the area under that profile near its step (levels 1 and 0).
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        (frame, y, x).
+    pixel_size_nm, frame_time_s, time_s, geometry, axis
+        As for :func:`track_fronts`.
+    model : str or ModelCard
+        The ``fronts`` model.
+    probabilities : numpy.ndarray, optional
+        (frame, 3, y, x) precomputed :func:`segment_frames` output.
+
+    Returns
+    -------
+    FrontTrack
+    """
+    if not pixel_size_nm > 0:
+        raise ValueError(f"pixel_size_nm must be > 0, got {pixel_size_nm}")
+    frames = _check_frames(frames)
+    ts = _times(len(frames), frame_time_s, time_s)
+    timings: dict = {}
+    t = time.perf_counter()
+    prob = segment_frames(frames, model=model) if probabilities is None else np.asarray(probabilities, np.float32)
+    timings["network"] = time.perf_counter() - t
+    t = time.perf_counter()
+    drift = measure_drift(frames, frames[0])
+    timings["drift"] = time.perf_counter() - t
+    t = time.perf_counter()
+    material0 = prob[0, 0] < 0.5
+    mid = len(frames) // 2
+    mat_late = _aligned(1 - prob[mid, 0] + prob[mid, 2], drift[mid])
+    if axis is None:
+        from scipy import ndimage
+
+        mask = material0
+        lab, nlab = ndimage.label(mask)
+        if nlab > 1:
+            sizes = ndimage.sum_labels(mask, lab, index=np.arange(1, nlab + 1))
+            mask = lab == 1 + int(np.argmax(sizes))
+        if mask.sum() < 30:
+            mask = foreground_mask(frames[0])
+        axis = detect_axis(1 - prob[0, 0] + prob[0, 2], frames_late=mat_late, geometry=geometry,
+                           mask=ndimage.binary_fill_holes(mask))
+    else:
+        _material_limits(axis, material0)
+    timings["geometry"] = time.perf_counter() - t
+    t = time.perf_counter()
+    reacted = prob[:, 2] / np.maximum(prob[:, 1] + prob[:, 2], 1e-6)
+    K = sample_kymograph(reacted, axis, shifts=drift)
+    measured = front_positions(K, end=_search_end(K, axis, K[0]), levels=(1.0, 0.0))
+    timings["fronts"] = time.perf_counter() - t
+    return _finish(ts, measured, K, axis, drift, pixel_size_nm, "network", "mask", timings)
