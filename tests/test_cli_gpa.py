@@ -33,9 +33,9 @@ def strained(tmp_path):
 
 def test_single_image_known_strain(strained, tmp_path):
     sim, path = strained
-    g = sim.g_vectors.ravel()  # 1/nm
+    g = [f"{v:.8f}" for v in sim.g_vectors.ravel()]  # 1/nm
     out = tmp_path / "out"
-    code = main(["gpa", path, "--out", str(out), "--spots", *map(str, g), "--reference-mode", "none"])
+    code = main(["gpa", path, "--out", str(out), "--spots", *g, "--reference-mode", "none"])
     assert code == 0
     s = hs.load(out / "strain.hspy")
     assert s.data.shape == (4, 256, 256)

@@ -179,7 +179,7 @@ class ValenceTask(Task):
 
     name = "valence"
     loss = "soft_cross_entropy"
-    default_net = {"name": "spectrum", "length": 256, "channels": [16, 32, 64], "hidden": 64}
+    default_net = {"name": "spectrum", "length": 256, "channels": [12, 24, 48], "hidden": 64}
 
     def make_data(self, cfg):
         data = dict(cfg.data)

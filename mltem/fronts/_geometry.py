@@ -202,7 +202,9 @@ def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=Non
     aspect = math.sqrt(ev[1] / max(ev[0], 1e-9))
     change = None
     if frames_late is not None:
-        change = ndimage.gaussian_filter(np.abs(np.asarray(frames_late, np.float32) - reference), 2.0) * mask
+        diff = ndimage.gaussian_filter(np.asarray(frames_late, np.float32) - reference, 2.5)
+        change = np.abs(diff)
+        change = np.clip(change - np.median(change), 0, None) * mask
     if geometry == "auto":
         if full_field:
             geometry = "planar"
@@ -375,7 +377,7 @@ def measure_drift(frames, reference, *, bin_px: int | None = None) -> np.ndarray
     return out
 
 
-def sample_kymograph(frames, axis: FrontAxis, *, shifts=None, step_px: float = 1.0) -> np.ndarray:
+def sample_kymograph(frames, axis: FrontAxis, *, shifts=None, step_px: float = 1.0, band=None) -> np.ndarray:
     """Intensity along the axis in every frame, averaged across the band.
 
     For ``"core-shell"`` the profile is the azimuthal mean, ordered from the particle
@@ -390,6 +392,9 @@ def sample_kymograph(frames, axis: FrontAxis, *, shifts=None, step_px: float = 1
         (frame, 2) drift ``(dy, dx)`` from :func:`measure_drift`.
     step_px : float
         Sample spacing along a radius (core-shell).
+    band : tuple of float, optional
+        ``(v_min, v_max)`` px: average over ``v_min <= |v| <= v_max`` on both sides of
+        the axis instead of ``|v| <= half_width_px`` (e.g. outside a wire, to see it swell).
 
     Returns
     -------
@@ -403,8 +408,13 @@ def sample_kymograph(frames, axis: FrontAxis, *, shifts=None, step_px: float = 1
         r = axis.radius_px - np.arange(0, axis.radius_px + 1e-9, step_px)
         r = np.clip(r, 0, None)
         return _radial_profile(frames, np.asarray(axis.centre), r, shifts=shifts)
-    nv = max(3, int(round(2 * axis.half_width_px)) + 1)
-    v = np.linspace(-axis.half_width_px, axis.half_width_px, nv)
+    if band is None:
+        nv = max(3, int(round(2 * axis.half_width_px)) + 1)
+        v = np.linspace(-axis.half_width_px, axis.half_width_px, nv)
+    else:
+        nv = max(2, int(round(band[1] - band[0])) + 1)
+        side = np.linspace(band[0], band[1], nv)
+        v = np.concatenate([-side[::-1], side])
     X = axis.points[:, 0:1] + v[None] * axis.normals[:, 0:1]
     Y = axis.points[:, 1:2] + v[None] * axis.normals[:, 1:2]
     out = np.empty((len(frames), len(axis.points)), np.float32)

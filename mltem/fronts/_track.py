@@ -73,7 +73,7 @@ class FrontTrack:
         return self.measured_px * self.pixel_size_nm
 
 
-def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6) -> np.ndarray:
+def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6, return_quality: bool = False):
     """Sub-pixel front position in each row of a kymograph whose reacted side is at index 0.
 
     A two-level step is fitted to every row (least squares over all split points, by
@@ -94,10 +94,15 @@ def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6) -> 
     window_px : int
         Half-width of the area window, px.
 
+    return_quality : bool
+        Also return the step's contrast-to-noise ratio ``|A - B| / sigma`` (sigma: noise
+        of one column, from neighbour differences).
+
     Returns
     -------
     numpy.ndarray
-        (frame,) positions in px (0 = no reacted material).
+        (frame,) positions in px (0 = no reacted material); with ``return_quality`` a
+        tuple (positions, contrast-to-noise).
     """
     K = np.asarray(kymograph, dtype=np.float64)
     if K.ndim != 2 or K.shape[1] < 4:
@@ -131,8 +136,10 @@ def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6) -> 
         B = float(np.median(b[inner_b])) if inner_b.any() else float(np.median(b))
     else:
         A, B = (float(v) for v in levels)
+    noise = float(np.median(np.abs(np.diff(Kf, axis=1)))) / 0.6745 / np.sqrt(2) + 1e-12
+    cnr = abs(A - B) / noise
     if abs(A - B) < 1e-12:
-        return np.zeros(T)
+        return (np.zeros(T), 0.0) if return_quality else np.zeros(T)
     # Coarse position with the levels fixed: the reacted part is contiguous from index 0,
     # so the best split (0 = nothing reacted) minimises sum_{s<j} (p-A)^2 + sum_{s>=j} (p-B)^2.
     d = np.where(valid, (Kf - A) ** 2 - (Kf - B) ** 2, 0.0)
@@ -151,6 +158,8 @@ def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6) -> 
             x = lo + float(q[t, lo:hi].sum()) - (0.5 if hi < ends[t] else 0.0)
             x = min(max(x, 0.0), float(ends[t]))
         pos[t] = x
+    if return_quality:
+        return pos, cnr
     return pos
 
 
@@ -303,7 +312,16 @@ def track_fronts(
         from scipy.ndimage import gaussian_filter1d
 
         K = K / np.maximum(gaussian_filter1d(K[0], 1.0), 1e-6)[None]
-    measured = front_positions(K, end=_search_end(K, axis, K[0]))
+    end = _search_end(K, axis, K[0])
+    measured, cnr = front_positions(K, end=end, return_quality=True)
+    if axis.geometry == "wire":
+        # the reacted part also swells: the band just outside the wire changes from
+        # background to material; use whichever signal shows the clearer step
+        r = axis.radius_px
+        K2 = sample_kymograph(frames, axis, shifts=drift, band=(0.8 * r, 1.5 * r))
+        m2, cnr2 = front_positions(K2, end=end, return_quality=True)
+        if cnr2 > cnr:
+            K, measured = K2, m2
     timings["fronts"] = time.perf_counter() - t
     return _finish(ts, measured, K, axis, drift, pixel_size_nm, "classical", "contrast", timings)
 
