@@ -1,6 +1,8 @@
 """The L2,3 simulator: literature positions, linear mixtures, instrument effects."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -108,3 +110,41 @@ def test_simulator_errors():
         L23Params.fixed(1, colour=1)
     with pytest.raises(ValueError, match="energy_ev must be 1D"):
         simulate_l23(e[:3], "Mn", [1, 0, 0])
+
+
+def test_new_chemistry_task_adapts_simulator_and_uses_references(tmp_path):
+    """The valence task's data recipe: a custom element model plus augmented references."""
+    import hyperspy.api as hs
+    import yaml
+
+    from mltem.eels._task import ValenceTask, element_model_from_config, load_references
+    from mltem.training import TrainConfig
+
+    e = np.arange(600.0, 700.0, 0.1)
+    lines = []
+    for k, v in enumerate((2, 3, 4)):
+        s = hs.signals.Signal1D(simulate_l23(e, "Mn", np.eye(3)[k], L23Params.fixed(1, resolution_ev=0.6)).astype(np.float32))
+        ax = s.axes_manager.signal_axes[0]
+        ax.offset, ax.scale, ax.units = 600.0, 0.1, "eV"
+        s.save(tmp_path / f"ref{v}.hspy")
+        lines.append(f"ref{v}.hspy,{v}")
+    (tmp_path / "references.csv").write_text("file,valence\n" + "\n".join(lines) + "\n")
+    cfg_text = (Path(__file__).parents[1] / "train" / "configs" / "valence_new_chemistry.yaml").read_text()
+    d = yaml.safe_load(cfg_text)
+    d["data"].update(n=60, references=str(tmp_path), reference_fraction=0.5)
+    cfg = TrainConfig.from_dict(d)
+    m = element_model_from_config(cfg.data)
+    assert m.valences == (2, 3, 4) and len(m.states[2].l3_lines) == 2  # the custom model, not the table
+    task = ValenceTask()
+    x, y = task.make_data(cfg)
+    assert x.shape == (90, 1, 256) and y.shape == (90, 3)
+    assert_allclose(y.sum(1), 1, atol=1e-5)
+    assert task.default_net["out_features"] == 3
+    _, refs, fr = load_references(tmp_path, "Mn", (2, 3, 4))
+    assert len(refs) == 3
+    assert_allclose(fr, np.eye(3))
+    (tmp_path / "references.csv").write_text("file,valence\nref2.hspy,7\n")
+    with pytest.raises(MltemError, match="not one of the Mn states"):
+        load_references(tmp_path, "Mn", (2, 3, 4))
+    with pytest.raises(MltemError, match="needs data.element"):
+        element_model_from_config({})

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "valence": ("mltem.cli.valence", "oxidation state, white-line ratio and L3 onset from EELS L2,3 edges"),
     "index": ("mltem.cli.index", "phase, zone axis and in-plane angle of SAED patterns"),
     "segment": (None, "masks of electrode, SEI, lithium and bubbles in in-situ movies, with metrics"),
-    "fronts": (None, "reaction-front position in every frame and its kinetics"),
+    "fronts": ("mltem.cli.fronts", "reaction-front position in every frame and its kinetics"),
     "simulate": (None, "labelled synthetic data for a task"),
     "train": ("mltem.cli.train", "train a task's network from a YAML config"),
     "export": ("mltem.cli.export", "export a trained checkpoint to ONNX with a model card"),

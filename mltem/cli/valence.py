@@ -66,8 +66,9 @@ def run(args) -> int:
         ll = np.asarray(sl.data, dtype=float)
         if ll.shape[:-1] not in ((), nav_shape):
             raise MltemError(f"low-loss navigation shape {ll.shape[:-1]} differs from the core-loss {nav_shape}", path=args.low_loss)
+    lazy = bool(getattr(s, "_lazy", False))
     with out.timer("load"):
-        data = np.asarray(s.data, dtype=np.float64)
+        data = s.data if lazy else np.asarray(s.data, dtype=np.float64)
     with out.timer("analyse"):
         res = analyse_valence(
             data, e, element=args.element, model=args.model, low_loss=ll, low_loss_energy_ev=ell,
@@ -101,16 +102,24 @@ def run(args) -> int:
         out.save_signal("valence.hspy", sig)
     from mltem.eels._plot import plot_valence_maps, plot_valence_spectrum
 
-    sig_flat = res.signal.reshape(n, -1)
+    def one_signal(i):
+        if res.signal is not None:
+            return res.signal.reshape(n, -1)
+        from mltem.eels._valence import model_input
+
+        sig = np.zeros((n, e.size))
+        sig[i] = model_input(np.asarray(data.reshape(n, -1)[i], float), e, element=edge.element).signal[0]
+        return sig
+
     if len(nav_shape) == 0 or n == 1:
-        fig = plot_valence_spectrum(e, sig_flat, res, 0, element=edge.element, title=f"{edge.element} L2,3: {s.metadata.General.title or ''}")
+        fig = plot_valence_spectrum(e, one_signal(0), res, 0, element=edge.element, title=f"{edge.element} L2,3: {s.metadata.General.title or ''}")
     else:
         maps = {k: flat[k].reshape(nav_shape if len(nav_shape) == 2 else (1, n)) for k in ("valence", "l3_l2_ratio", "l3_onset_ev", "reliability")}
         fig = plot_valence_maps(maps, title=f"{edge.element} valence ({res.model})")
     out.save_figure("valence.png", fig)
     if nav_shape and n > 1:
         i_best = int(np.nanargmax(flat["reliability"])) if np.isfinite(flat["reliability"]).any() else 0
-        out.save_figure("valence_spectrum.png", plot_valence_spectrum(e, sig_flat, res, i_best, element=edge.element, title=f"{edge.element} L2,3, spectrum {i_best}"))
+        out.save_figure("valence_spectrum.png", plot_valence_spectrum(e, one_signal(i_best), res, i_best, element=edge.element, title=f"{edge.element} L2,3, spectrum {i_best}"))
     from mltem.registry import find_model
 
     card = find_model(res.model, task="valence")
@@ -132,7 +141,7 @@ def run(args) -> int:
     }
     if tl is not None:
         results["t_lambda"] = stat(tl)
-    params = {"element": edge.element, "model": res.model, "low_loss": args.low_loss, "background_window_ev": args.background_window, "pca": args.pca}
+    params = {"element": edge.element, "model": res.model, "lazy": lazy, "low_loss": args.low_loss, "background_window_ev": args.background_window, "pca": args.pca}
     out.write_summary(parameters=params, results=results, models=[{"name": card.name, "file": str(card.path), "sha256": card.sha256}])
     v = results["valence"]
     print(f"{edge.element}: {n} spectra, mean valence {v['mean']:.2f} (min {v['min']:.2f}, max {v['max']:.2f}) -> {out.path}")

@@ -75,9 +75,16 @@ def _step_info(out: Path) -> str:
     return "## Example files (`mltem info`)\n\n" + table + "\n\n" + " ".join(figs) + "\n"
 
 
+def _step_gpa(out: Path) -> str:
+    from mltem.gpa._demo import demo_step
+
+    return demo_step(out)
+
+
 # (name, title, function); capability issues append their steps.
 STEPS: list[tuple[str, str, Callable[[Path], str]]] = [
     ("info", "Example files", _step_info),
+    ("gpa", "Strain maps (GPA)", _step_gpa),
 ]
 
 
@@ -97,6 +104,15 @@ def _step_valence(out: Path) -> str:
 
 
 STEPS.append(("valence", "EELS valence", _step_valence))
+
+
+def _step_index(out: Path) -> str:
+    from mltem.diffraction._demo import demo_step
+
+    return demo_step(out)
+
+
+STEPS.append(("index", "SAED indexing", _step_index))
 
 
 def run_demo(out, *, force: bool = False, only=None) -> dict:
@@ -136,3 +152,12 @@ def run_demo(out, *, force: bool = False, only=None) -> dict:
     od.save_text("report.md", report)
     od.write_summary(results=results)
     return results
+
+
+def _step_fronts(out: Path) -> str:
+    from mltem.fronts._demo import demo_step
+
+    return demo_step(out)
+
+
+STEPS.append(("fronts", "Reaction fronts", _step_fronts))

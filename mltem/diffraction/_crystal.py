@@ -303,7 +303,7 @@ def _zone_key(u) -> tuple:
     return (sum(v >= 0 for v in u), u)
 
 
-def zone_axes(phase: Phase, *, max_index: int = 3, g_max_inv_nm: float = 8.0, min_spots: int = 6,
+def zone_axes(phase: Phase, *, max_index: int = 3, g_max_inv_nm: float = 9.0, min_spots: int = 6,
               max_zones: int = 10) -> list[ZoneAxis]:
     """Symmetry-distinct low-index zone axes of a phase, densest first (cached).
 

@@ -59,7 +59,7 @@ def hanning_taper(spectra, *, channels: int | None = None) -> tuple[np.ndarray, 
     return y, c
 
 
-def zlp_centre(low_loss, energy_ev) -> np.ndarray:
+def zlp_centre(low_loss, energy_ev, *, search_ev: tuple[float, float] = (-10.0, 10.0)) -> np.ndarray:
     """Energy of the zero-loss peak maximum (parabolic sub-channel interpolation).
 
     Parameters
@@ -68,6 +68,9 @@ def zlp_centre(low_loss, energy_ev) -> np.ndarray:
         (..., E) low-loss spectra including the zero-loss peak.
     energy_ev : array_like
         (E,), eV.
+    search_ev : (float, float)
+        Where to look for the peak, eV (in thick areas the plasmon is higher than the
+        zero-loss peak); the whole axis if the window holds fewer than 3 channels.
 
     Returns
     -------
@@ -76,7 +79,10 @@ def zlp_centre(low_loss, energy_ev) -> np.ndarray:
     """
     y = np.asarray(low_loss, dtype=float)
     e, de = _scale(energy_ev)
-    i = np.clip(np.argmax(y, axis=-1), 1, y.shape[-1] - 2)
+    win = (e >= search_ev[0]) & (e <= search_ev[1])
+    if win.sum() < 3:
+        win = np.ones_like(win)
+    i = np.clip(np.argmax(np.where(win, y, -np.inf), axis=-1), 1, y.shape[-1] - 2)
     ym = np.take_along_axis(y, (i - 1)[..., None], -1)[..., 0]
     y0 = np.take_along_axis(y, i[..., None], -1)[..., 0]
     yp = np.take_along_axis(y, (i + 1)[..., None], -1)[..., 0]
@@ -115,7 +121,8 @@ def elastic_threshold(low_loss, energy_ev, *, window_ev: float = 12.0, smooth_ev
     rising = inside & (slope > 0)
     has = rising.any(-1)
     first = np.argmax(rising, axis=-1)
-    fallback = np.argmin(np.where(inside, ys, np.inf), axis=-1)
+    # no minimum: the flattest point (inflexion), as exspy
+    fallback = np.argmin(np.where(inside, np.abs(slope), np.inf), axis=-1)
     idx = np.where(has, first, fallback)
     return e[idx]
 

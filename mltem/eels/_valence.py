@@ -24,7 +24,7 @@ from mltem.eels._background import subtract_background
 from mltem.eels._edges import background_window, get_edge
 from mltem.eels._whiteline import find_l3, white_line_ratio
 
-__all__ = ["relative_grid", "model_input", "valence_from_fractions", "ValenceResult", "analyse_valence", "reliability_score", "GRID_LENGTH"]
+__all__ = ["relative_grid", "coarse_shift", "model_input", "valence_from_fractions", "ValenceResult", "analyse_valence", "reliability_score", "GRID_LENGTH"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,53 @@ class PreparedInput:
     coverage: np.ndarray
 
 
+# Largest calibration error the coarse alignment looks for, eV: V and Cr sit next to the
+# O K edge (532 eV), which must stay outside the search.
+MAX_SHIFT_EV = {"V": 8.0, "Cr": 12.0}
+
+
+def coarse_shift(spectra, energy_ev, *, element: str, max_shift_ev: float | None = None) -> np.ndarray:
+    """Rough calibration error of each spectrum from where its white lines rise, eV.
+
+    A straight line is fitted across the tabulated edge +- ``max_shift_ev``; the first
+    energy where the smoothed residual exceeds half its maximum is compared with the
+    tabulated onset + 1 eV. Only the analysis windows move with it (not the data), so
+    that offsets of up to ``max_shift_ev`` keep the background window before the edge.
+
+    Parameters
+    ----------
+    spectra : array_like
+        (N, E).
+    energy_ev : array_like
+        (E,), eV.
+    element : str
+    max_shift_ev : float, optional
+        Default 25 eV (8 eV for V, 12 eV for Cr).
+
+    Returns
+    -------
+    numpy.ndarray
+        (N,) shift, eV (0 where the edge region is not recorded).
+    """
+    y = np.asarray(spectra, dtype=float)
+    e = np.asarray(energy_ev, dtype=float)
+    edge = get_edge(element)
+    if max_shift_ev is None:
+        max_shift_ev = MAX_SHIFT_EV.get(edge.element, 25.0)
+    sel = (e >= edge.onset_ev - max_shift_ev - 10.0) & (e <= edge.onset_ev + max_shift_ev + 0.5 * edge.spin_orbit_ev)
+    if sel.sum() < 20:
+        return np.zeros(len(y))
+    de = e[1] - e[0]
+    ys = gaussian_filter1d(y[:, sel], max(0.7 / de, 1e-3), axis=1, mode="nearest")
+    x = e[sel] - e[sel].mean()
+    slope = (ys * x).sum(1) / (x * x).sum()
+    res = ys - ys.mean(1, keepdims=True) - slope[:, None] * x
+    half = res >= 0.5 * res.max(1, keepdims=True)
+    first = e[sel][np.argmax(half, axis=1)]
+    shift = first - (edge.onset_ev + 1.0)
+    return np.where(np.abs(shift) <= max_shift_ev, shift, 0.0)
+
+
 def model_input(spectra, energy_ev, *, element: str, window_ev=None, length: int = GRID_LENGTH, background: str = "auto") -> PreparedInput:
     """Background-subtract, locate the L3 onset, resample on :func:`relative_grid`, normalise.
 
@@ -106,10 +153,18 @@ def model_input(spectra, energy_ev, *, element: str, window_ev=None, length: int
     y = np.asarray(spectra, dtype=float)
     e = np.asarray(energy_ev, dtype=float)
     flat = y.reshape(-1, y.shape[-1])
-    win = background_window(element, e, window_ev=window_ev)
+    edge = get_edge(element)
+    if window_ev is None:
+        # move the tabulated windows with the calibration error of the whole set (median)
+        shift = float(np.median(coarse_shift(flat, e, element=element)))
+        win = background_window(element, e, window_ev=tuple(v + shift for v in edge.pre_edge_ev))
+    else:
+        shift = 0.0
+        win = background_window(element, e, window_ev=window_ev)
     sig, _ = subtract_background(flat, e, window_ev=win, mode=background)
     sig = np.nan_to_num(sig)
-    pos = find_l3(sig, e, element=element, onset_fraction=ONSET_FRACTION)
+    search = (edge.onset_ev - 10.0 + shift, edge.onset_ev + 0.5 * edge.spin_orbit_ev + 3.0 + shift)
+    pos = find_l3(sig, e, element=element, onset_fraction=ONSET_FRACTION, search_ev=search)
     onset = np.where(np.isfinite(pos.onset_ev), pos.onset_ev, get_edge(element).onset_ev)
     grid = relative_grid(element, length=length)
     de = e[1] - e[0]
@@ -185,8 +240,9 @@ class ValenceResult:
         1 = like the training data, 0 = unlike anything the network saw.
     t_lambda : numpy.ndarray or None
         Relative thickness from the low-loss spectra, if given.
-    signal : numpy.ndarray
-        (..., E) background-subtracted (and deconvolved, with a low-loss) spectra.
+    signal : numpy.ndarray or None
+        (..., E) background-subtracted (and deconvolved, with a low-loss) spectra; None
+        for more than ``keep_signal_max`` spectra (memory).
     model : str
         Model name.
     """
@@ -201,7 +257,7 @@ class ValenceResult:
     l2_peak_ev: np.ndarray
     reliability: np.ndarray
     t_lambda: np.ndarray | None
-    signal: np.ndarray
+    signal: np.ndarray | None
     model: str
 
 
@@ -222,13 +278,15 @@ def analyse_valence(
     pca_components: int | None = None,
     batch_size: int = 4096,
     threads: int = 0,
+    keep_signal_max: int = 16384,
 ) -> ValenceResult:
     """Oxidation state, fractions, white-line ratio and onset of L2,3 spectra.
 
     Parameters
     ----------
     spectra : array_like
-        (..., E) core-loss spectra.
+        (..., E) core-loss spectra; a dask array is read chunk by chunk (``batch_size``
+        spectra at a time), so spectrum images larger than memory work.
     energy_ev : array_like
         (E,), eV, uniform.
     element : str
@@ -245,6 +303,8 @@ def analyse_valence(
         Spectra per chunk (memory).
     threads : int
         onnxruntime threads (0: all cores).
+    keep_signal_max : int
+        Return the background-subtracted spectra only up to this many spectra.
 
     Returns
     -------
@@ -254,16 +314,19 @@ def analyse_valence(
     from mltem.eels._pca import pca_denoise
     from mltem.infer import OnnxModel
 
-    y = np.asarray(spectra, dtype=float)
+    lazy = hasattr(spectra, "compute") and hasattr(spectra, "chunks")
+    y = spectra if lazy else np.asarray(spectra, dtype=float)
     e = np.asarray(energy_ev, dtype=float)
     if y.shape[-1] != e.size:
         raise MltemError(f"spectra have {y.shape[-1]} channels but the energy axis {e.size}")
-    lead = y.shape[:-1]
+    lead = tuple(y.shape[:-1])
     flat = y.reshape(-1, e.size)
     edge = get_edge(element)
     if not (e[0] < edge.onset_ev < e[-1]):
         raise MltemError(f"the {edge.element} L3 edge ({edge.onset_ev:.0f} eV) lies outside the recorded range {e[0]:.1f}-{e[-1]:.1f} eV")
     if pca_components:
+        if lazy:
+            raise MltemError("PCA denoising needs the spectrum image in memory; drop --pca for lazily read files")
         flat = pca_denoise(flat, pca_components)
     m = OnnxModel(model or default_model_name(element), task="valence", threads=threads)
     extra = m.card.extra
@@ -281,14 +344,19 @@ def analyse_valence(
         if ll_flat.shape[0] not in (1, flat.shape[0]):
             raise MltemError(f"the low-loss has {ll_flat.shape[0]} spectra, the core-loss {flat.shape[0]}; they must match (or one low-loss)")
         tl = thickness_log_ratio(ll_flat, ell)
-    n = flat.shape[0]
+    n = int(flat.shape[0])
     out = {k: np.full(n, np.nan) for k in ("valence", "ratio", "onset", "peak", "l2", "rel")}
     fr = np.full((n, len(valences)), np.nan)
-    sig_all = np.empty_like(flat)
-    for i in range(0, n, batch_size):
+    keep = n <= keep_signal_max
+    sig_all = np.empty((n, e.size)) if keep else None
+    from mltem._progress import progress
+
+    starts = range(0, n, batch_size)
+    for i in progress(starts, total=len(starts), desc="valence", unit="chunk") if len(starts) > 1 else starts:
         sl = slice(i, min(n, i + batch_size))
-        prep = model_input(flat[sl], e, element=element, window_ev=window_ev, length=length)
-        logits = m.predict(prep.x, batch_size=1024, desc="valence") if n > batch_size else m(prep.x)
+        block = np.asarray(flat[sl], dtype=float)
+        prep = model_input(block, e, element=element, window_ev=window_ev, length=length)
+        logits = np.concatenate([m(prep.x[j : j + 1024]) for j in range(0, len(prep.x), 1024)])
         f = _softmax(np.asarray(logits, float))
         fr[sl] = f
         out["valence"][sl] = valence_from_fractions(f, valences)
@@ -302,7 +370,8 @@ def analyse_valence(
                 log.warning("low-loss and core-loss channel widths differ; white-line ratio without deconvolution")
         wl = white_line_ratio(sig, e, element=element)
         out["ratio"][sl], out["onset"][sl], out["peak"][sl], out["l2"][sl] = wl.ratio, prep.onset_ev, prep.peak_ev, wl.l2_ev
-        sig_all[sl] = sig
+        if keep:
+            sig_all[sl] = sig
 
     def r(a):
         return a.reshape(lead)
@@ -311,5 +380,5 @@ def analyse_valence(
         valence=r(out["valence"]), fractions=fr.reshape(*lead, len(valences)), valences=valences, class_names=names,
         l3_l2_ratio=r(out["ratio"]), l3_onset_ev=r(out["onset"]), l3_peak_ev=r(out["peak"]), l2_peak_ev=r(out["l2"]),
         reliability=r(out["rel"]), t_lambda=None if tl is None else (tl.reshape(lead) if tl.size == n else np.broadcast_to(tl, lead).copy()),
-        signal=sig_all.reshape(y.shape), model=m.card.name,
+        signal=sig_all.reshape(*lead, e.size) if keep else None, model=m.card.name,
     )

@@ -261,6 +261,10 @@ def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=Non
         ok = mask[iy, ix] & (line[:, 0] >= 0) & (line[:, 0] <= W - 1) & (line[:, 1] >= 0) & (line[:, 1] <= H - 1)
         i0, i1 = np.nonzero(ok)[0][[0, -1]]
         p0, p1 = line[i0], line[i1]
+        # start on the particle's sub-pixel edge (the Otsu mask sits inside a soft edge)
+        r_edge = _edge_radius(reference, c, radius)
+        if abs(r_edge - radius) < 0.2 * radius:
+            p0 = c - r_edge * d
         half = 0.4 * radius
     pts = _resample_polyline(np.array([p0, p1]))
     return FrontAxis("planar", pts, _normals(pts), float(half), (float(c[0]), float(c[1])), float(radius))

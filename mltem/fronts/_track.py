@@ -127,8 +127,11 @@ def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6, ret
     sse = np.where(j_ok, sse, np.inf)
     j = np.argmin(sse, axis=1) + 1
     rows = np.arange(T)
-    a = l1[rows, j - 1] / np.maximum(ln[rows, j - 1], 1)
-    b = r1[rows, j - 1] / np.maximum(rn[rows, j - 1], 1)
+    # levels away from the blurred edge (3 px clear on each side)
+    ja = np.clip(j - 3, 1, E - 1)
+    jb = np.clip(j + 3, 1, E - 1)
+    a = np.where(j - 3 >= 1, l1[rows, ja - 1] / np.maximum(ln[rows, ja - 1], 1), l1[rows, j - 1] / np.maximum(ln[rows, j - 1], 1))
+    b = np.where(j + 3 <= E - 1, r1[rows, jb - 1] / np.maximum(rn[rows, jb - 1], 1), r1[rows, j - 1] / np.maximum(rn[rows, j - 1], 1))
     if levels is None:
         inner_a = j >= 5
         inner_b = (ends - j) >= 5

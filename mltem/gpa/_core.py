@@ -591,7 +591,7 @@ def gpa(
         HRTEM or HAADF image, shape (y, x), square pixels.
     g_vectors : array_like, optional
         Shape (2, 2): two non-collinear reflections as rows ``(g_y, g_x)`` in 1/px
-        (divide 1/nm by ... i.e. multiply by the pixel size in nm). Default: found
+        (g in 1/nm times the pixel size in nm). Default: found
         automatically (:func:`find_spots`).
     mask : {"gaussian", "cosine"}
         Mask profile.

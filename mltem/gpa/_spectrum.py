@@ -221,7 +221,7 @@ def find_spots(image, *, min_angle_deg: float = 20.0, tile: int = 512, refine: b
     """Pick two strong, non-collinear Bragg spots of a lattice image.
 
     The spectrum is a Welch average of Hann-windowed tiles. Each pixel's log power is
-    compared with the median log power at its spatial frequency (which follows the
+    compared with the mean log power at its spatial frequency (which follows the
     amorphous background and contrast-transfer rings); local maxima far above it are
     spots. The strongest spot is ``g1``, and the strongest one at least
     ``min_angle_deg`` away from the line of ``g1`` is ``g2``. Positions are refined to sub-pixel precision (log-parabola fit),
@@ -262,15 +262,18 @@ def find_spots(image, *, min_angle_deg: float = 20.0, tile: int = 512, refine: b
     ri = np.rint(r).astype(int)
     from scipy import ndimage
 
-    labels = np.unique(ri)
-    med = ndimage.median(logp, labels=ri, index=labels)
-    bg = np.zeros(ri.max() + 1)
-    bg[labels] = med
+    # background: mean log power of each ring (spots are a few pixels of a ring)
+    cnt = np.bincount(ri.ravel())
+    bg = np.bincount(ri.ravel(), weights=logp.ravel()) / np.maximum(cnt, 1)
     prom = logp - bg[ri]
+    prom -= np.median(prom)  # ring means sit below ring medians for a skewed log-periodogram
     mad = float(np.median(np.abs(prom - np.median(prom)))) * 1.4826 + 1e-12
     peak = (prom == ndimage.maximum_filter(prom, size=5, mode="wrap")) & (r >= 3) & (r <= c - 1)
     half = (ky > 0) | ((ky == 0) & (kx > 0))
-    cand = np.argwhere(peak & half & (prom > max(6 * mad, np.log(20.0))))
+    if not (peak & half).any():
+        raise MltemError("no lattice reflection stands out of the background; pass the spots explicitly")
+    strong = logp > logp[peak & half].max() - np.log(1e6)  # at least 1e-3 of the strongest amplitude
+    cand = np.argwhere(peak & half & strong & (prom > max(6 * mad, np.log(20.0))))
     if len(cand) == 0:
         raise MltemError("no lattice reflection stands out of the background; pass the spots explicitly")
     # significance decides what is a spot; strength (power) decides which spots: a strong

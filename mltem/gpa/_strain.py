@@ -84,7 +84,7 @@ def strain_from_distortion(dxx, dxy, dyx, dyy, *, definition: str = "lattice", o
     det = (1.0 - dxx) * (1.0 - dyy) - dxy * dyx
     inv = 1.0 / (np.hypot(p, q) * det)
     # U_xx = [P (1 - Dyy) + Q Dyx] / (det |PQ|), U_yy = [P (1 - Dxx) - Q Dxy] / ...,
-    # U_xy = [P Dxy + Q (1 - Dyy)] / ...
+    # U_xy = [P Dxy + Q (1 - Dxx)] / ...
     np.multiply(p, 1.0 - dyy, out=out[0, ...])
     out[0, ...] += q * dyx
     out[0, ...] *= inv
@@ -94,7 +94,7 @@ def strain_from_distortion(dxx, dxy, dyx, dyy, *, definition: str = "lattice", o
     out[1, ...] *= inv
     out[1, ...] -= 1.0
     np.multiply(p, dxy, out=out[2, ...])
-    out[2, ...] += q * (1.0 - dyy)
+    out[2, ...] += q * (1.0 - dxx)
     out[2, ...] *= inv
     return out
 

@@ -358,7 +358,7 @@ def _wire(*, rng, yy, xx, drift, time_s, n, k_px, t_span, travel, t0, fluct, c, 
         s = np.interp(u, ug, sg)
         xf = front[i]
         tip = L0 + elongation * xf / (1 + elongation)
-        f = _soft_step(s - xf, w)  # reacted fraction
+        f = _soft_step(s - xf, w) if xf > 0 else np.zeros_like(s)  # reacted fraction
         r = r0 * (1 + swelling * f)
         beyond = np.clip(s - tip, 0, None)
         th2 = r**2 - d**2 - beyond**2
@@ -370,7 +370,7 @@ def _wire(*, rng, yy, xx, drift, time_s, n, k_px, t_span, travel, t0, fluct, c, 
         tu = tex_u[iy : iy + H, ix : ix + W]
         mat = (1 + c * f + 0.04 * (f * tr + (1 - f) * tu)) * edge + (1 - edge)
         ideal[i] = np.exp(-mu * thick) * mat
-        masks[i] = np.where(inside, np.where(s < xf, 2, 1), 0)
+        masks[i] = np.where(inside, np.where((s < xf) & (xf > 0), 2, 1), 0)
     axis = _wire_axis_points(p0, ct, st, bend, L0, ug, sg)
     extra = dict(k_px=k, radius_px=r0, angle_deg=math.degrees(theta), bend_px=bend, length_px=L0,
                  swelling=swelling, elongation=elongation, contact_xy=p0.tolist())

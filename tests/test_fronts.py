@@ -1,0 +1,147 @@
+"""Front tracking, Kalman smoothing and growth-law kinetics: known answers from the forward model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from mltem.fronts import (
+    axis_from_points,
+    fit_growth_law,
+    front_positions,
+    growth_verdict,
+    kalman_smooth,
+    measure_drift,
+    track_fronts,
+)
+from mltem.simulate import simulate_front_movie
+
+
+def _rms(a, b):
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+# Realistic noise: 60 counts/px background (shot noise ~13 % per px), 1 px blur, drift.
+@pytest.mark.parametrize("geometry, shape, seed, n", [
+    ("wire", (128, 256), 3, 0.5),
+    ("wire", (128, 256), 11, 1.0),
+    ("core-shell", (128, 128), 3, 0.5),
+    ("planar", (128, 128), 3, 0.8),
+])
+def test_classical_tracker_known_fronts(geometry, shape, seed, n):
+    m = simulate_front_movie(geometry, shape=shape, seed=seed, n=n, n_frames=40, fluctuation=0.0)
+    tr = track_fronts(m.frames, pixel_size_nm=m.pixel_size_nm, frame_time_s=m.frame_time_s)
+    assert tr.axis.geometry == geometry
+    # issue target: <= 2 px RMS position error
+    assert _rms(tr.measured_px, m.front_px) <= 2.0
+    assert _rms(tr.position_nm / m.pixel_size_nm, m.front_px) <= 2.0
+    assert np.all(tr.position_std_nm > 0)
+    fit = fit_growth_law(tr.time_s, tr.measured_nm, bootstrap=0)
+    assert abs(fit.n - n) <= 0.05  # issue target
+
+
+def test_front_positions_exact_step():
+    # a blurred step at known sub-pixel positions with levels 3 (reacted) and 1
+    from scipy.special import erfc
+
+    s = np.arange(100)
+    truth = np.array([0.0, 10.3, 25.7, 50.5, 80.25])
+    K = 1 + 2 * 0.5 * erfc((s[None] - truth[:, None] + 0.0) / 2.0)
+    K[0] = 1.0
+    pos = front_positions(K)
+    assert_allclose(pos[1:], truth[1:], atol=0.05)
+    assert pos[0] < 0.5
+    with pytest.raises(ValueError, match="kymograph must be"):
+        front_positions(np.zeros(5))
+
+
+def test_drift_known_shift():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    ref = ndimage.gaussian_filter(rng.standard_normal((96, 96)), 1.5)
+    frames = np.stack([ref, ndimage.shift(ref, (1.5, -2.25), order=3, mode="wrap")])
+    d = measure_drift(frames, ref)
+    assert_allclose(d[1], [1.5, -2.25], atol=0.15)
+
+
+def test_kalman_known_trajectory():
+    rng = np.random.default_rng(0)
+    t = np.arange(200) * 0.1
+    x = 5 + 3 * t  # constant velocity: the model is exact
+    z = x + rng.normal(0, 0.5, t.size)
+    k = kalman_smooth(t, z, measurement_std=0.5)
+    # the smoother beats the raw measurements and its std is honest (~ the real error)
+    assert _rms(k.position, x) < 0.5 / 3
+    err = (k.position - x) / k.position_std
+    assert 0.4 < np.std(err) < 1.6
+    assert_allclose(k.velocity[20:-20], 3.0, atol=0.2)
+    assert abs(kalman_smooth(t, z).measurement_std - 0.5) < 0.1  # estimated from the data
+    z[50] = np.nan  # a missing frame is bridged
+    assert np.isfinite(kalman_smooth(t, z).position[50])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        kalman_smooth([0, 0], [1, 2])
+    with pytest.raises(ValueError, match="no finite"):
+        kalman_smooth([0, 1], [np.nan, np.nan])
+
+
+@pytest.mark.parametrize("n", [0.35, 0.5, 1.0, 1.2])
+def test_kinetics_recovers_exact_law(n):
+    t = np.linspace(0, 20, 41)
+    x = 2.0 + 7.5 * t**n
+    fit = fit_growth_law(t, x, bootstrap=0)
+    assert_allclose([fit.n, fit.k, fit.x0], [n, 7.5, 2.0], rtol=1e-5, atol=1e-5)
+    assert fit.ci["n"][0] <= n <= fit.ci["n"][1]
+
+
+def test_kinetics_noise_ci_and_verdict():
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 20, 60)
+    x = 40 * t**0.5 + rng.normal(0, 1.0, t.size)
+    fit = fit_growth_law(t, x, bootstrap=100, seed=0)
+    assert abs(fit.n - 0.5) < 0.03
+    assert fit.bootstrap_ci["n"][0] < fit.n < fit.bootstrap_ci["n"][1]
+    assert fit.verdict == "diffusion-controlled"
+    assert_allclose(fit.velocity([4.0]), 40 * 0.5 * 4.0 ** -0.5, rtol=0.1)
+    d = fit.to_dict()
+    assert d["exponent"] == d["n"] and d["warning"] is None
+
+
+def test_growth_verdicts():
+    assert growth_verdict((0.45, 0.55)) == "diffusion-controlled"
+    assert growth_verdict((0.9, 1.1)) == "reaction-controlled"
+    assert growth_verdict((0.6, 0.8)) == "mixed"
+    assert growth_verdict((0.3, 1.3)) == "undetermined"
+    assert growth_verdict((0.2, 0.3)) == "sub-diffusive"
+    assert growth_verdict((1.3, 1.5)) == "accelerating"
+    assert growth_verdict((np.nan, 1.0)) == "undetermined"
+
+
+def test_kinetics_few_points_and_errors():
+    fit = fit_growth_law([0, 1, 2, 3, 4, 5], [0, 1, 1.4, 1.7, 2, 2.2], bootstrap=0)
+    assert np.isfinite(fit.n) and "poorly constrained" in fit.to_dict()["warning"]
+    fit = fit_growth_law([0, 1, 2], [0, 1, 2], bootstrap=0)
+    assert np.isnan(fit.n) and "no fit" in fit.warnings[0]
+    with pytest.raises(ValueError, match="same length"):
+        fit_growth_law([0, 1], [0])
+    with pytest.raises(ValueError, match="confidence"):
+        fit_growth_law([0, 1], [0, 1], confidence=2)
+    with pytest.raises(ValueError, match="t0 must be"):
+        fit_growth_law([0, 1], [0, 1], t0="start")
+
+
+def test_tracker_errors_and_axis_override():
+    m = simulate_front_movie("wire", shape=(64, 128), seed=2, n_frames=12, angle_deg=0.0, bend=0.0, drift_px=0.0,
+                             front_contrast=-0.35)
+    y = m.params["contact_xy"][1]
+    ax = axis_from_points(0, y, 120, y, half_width_px=0.5 * m.params["radius_px"])
+    tr = track_fronts(m.frames, pixel_size_nm=2.0, frame_time_s=0.5, axis=ax)
+    assert _rms(tr.measured_px, m.front_px) <= 2.0
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        track_fronts(m.frames[:1])
+    with pytest.raises(ValueError, match="mode must be"):
+        track_fronts(m.frames, mode="texture")
+    with pytest.raises(ValueError, match="pixel_size_nm"):
+        track_fronts(m.frames, pixel_size_nm=0)
+    with pytest.raises(ValueError, match="straight axis"):
+        axis_from_points(0, 0, 10, 0, geometry="core-shell")
