@@ -42,6 +42,7 @@ class Task:
 TASKS: dict[str, str | type] = {
     "fronts": "mltem.fronts._task:FrontsTask",
     "valence": "mltem.eels._task:ValenceTask",
+    "segment": "mltem.segment._task:SegmentTask",
 }
 
 

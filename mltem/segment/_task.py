@@ -1,0 +1,154 @@
+"""The trainable ``segment`` task: a small U-Net on synthetic in-situ movies.
+
+Training data come from :func:`mltem.simulate.simulate_movie` (liquid and open cells,
+random calibration, dose, contrast and geometry), optionally mixed with frames the user
+labelled by hand (``data.labels``: see :func:`mltem.segment.load_labelled_frames`).
+Needs ``mltem[train]`` (torch, lightning, albumentations).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from mltem.segment._preprocess import NORMALISATION, normalise_frames, stack_neighbours
+from mltem.simulate._movie import CLASSES, simulate_movie
+from mltem.training import Task
+
+__all__ = ["SegmentTask", "synthetic_training_set", "ce_dice_loss"]
+
+log = logging.getLogger(__name__)
+
+DATA_DEFAULTS = {
+    "n_movies": 200,
+    "frames": 8,
+    "size": 160,
+    "open_fraction": 0.25,
+    "pixel_size_nm": [2.5, 8.0],
+    "dose": [10.0, 400.0],
+    "seed_offset": 0,
+    "labels": None,
+    "label_repeat": 20,
+}
+
+
+def synthetic_training_set(
+    n_movies: int,
+    *,
+    frames: int = 8,
+    size: int = 160,
+    seed: int = 0,
+    open_fraction: float = 0.25,
+    pixel_size_nm=(2.5, 8.0),
+    dose=(10.0, 400.0),
+    neighbours: int = 1,
+):
+    """Network inputs and exact masks from ``n_movies`` random synthetic movies.
+
+    Movie ``i`` uses seed ``seed * 100003 + i``; its kind, pixel size (uniform in
+    ``pixel_size_nm``) and dose (log-uniform in ``dose``) are drawn from that seed.
+
+    Returns
+    -------
+    x : numpy.ndarray
+        (n_movies * frames, 2 * neighbours + 1, size, size) float32 normalised stacks.
+    y : numpy.ndarray
+        (n_movies * frames, size, size) uint8 class masks.
+    """
+    xs, ys = [], []
+    for i in range(n_movies):
+        s = seed * 100003 + i
+        r = np.random.default_rng([s, 17])
+        kind = "open" if r.random() < open_fraction else "liquid"
+        px = float(r.uniform(*pixel_size_nm))
+        d = float(np.exp(r.uniform(np.log(dose[0]), np.log(dose[1]))))
+        m = simulate_movie(frames, (size, size), kind=kind, seed=s, pixel_size_nm=px, dose=d)
+        xs.append(stack_neighbours(normalise_frames(m.frames), neighbours=neighbours))
+        ys.append(m.masks)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def ce_dice_loss(logits, target):
+    """Cross entropy plus (1 - mean soft Dice over the classes present in the batch).
+
+    The Dice term keeps thin classes (SEI, dendrites) from drowning in the background.
+    """
+    import torch.nn.functional as F
+
+    y = target.long()
+    ce = F.cross_entropy(logits, y)
+    p = logits.softmax(1)
+    oh = F.one_hot(y, p.shape[1]).permute(0, 3, 1, 2).to(p.dtype)
+    inter = (p * oh).sum((0, 2, 3))
+    denom = p.sum((0, 2, 3)) + oh.sum((0, 2, 3))
+    present = oh.sum((0, 2, 3)) > 0
+    dice = (2 * inter + 1.0) / (denom + 1.0)
+    return ce + (1 - dice[present].mean())
+
+
+class SegmentTask(Task):
+    """Per-pixel classes of in-situ movies (see :data:`mltem.simulate.MOVIE_CLASSES`)."""
+
+    name = "segment"
+    loss = "segment_ce_dice"
+    default_net = {"name": "unet", "in_channels": 3, "out_channels": 5, "base": 6, "depth": 4}
+    classes = CLASSES
+
+    def __init__(self):
+        from mltem.training._lightning import LOSSES
+
+        LOSSES.setdefault(self.loss, ce_dice_loss)  # the loss registry is a plain dict
+
+    def _data(self, cfg) -> dict:
+        from mltem._errors import MltemError
+
+        d = {**DATA_DEFAULTS, **(cfg.data or {})}
+        unknown = sorted(set(d) - set(DATA_DEFAULTS) - {"movie"})
+        if unknown:
+            raise MltemError(f"segment: unknown data key(s) {', '.join(unknown)}; known: {', '.join(sorted(DATA_DEFAULTS))}, movie")
+        return d
+
+    def make_data(self, cfg):
+        d = self._data(cfg)
+        neighbours = (int(cfg.net.get("in_channels", 3)) - 1) // 2
+        x, y = synthetic_training_set(
+            int(d["n_movies"]), frames=int(d["frames"]), size=int(d["size"]), seed=cfg.seed + int(d["seed_offset"]),
+            open_fraction=float(d["open_fraction"]), pixel_size_nm=tuple(d["pixel_size_nm"]), dose=tuple(d["dose"]),
+            neighbours=neighbours,
+        )
+        if d["labels"]:
+            from mltem.segment._labels import load_labelled_frames, tile_pairs
+
+            ux, uy = load_labelled_frames(d["labels"], movie=d.get("movie"), neighbours=neighbours)
+            ux, uy = tile_pairs(ux, uy, int(d["size"]))
+            rep = int(d["label_repeat"])
+            log.info("segment: %d user-labelled tiles (x%d) + %d synthetic frames", len(ux), rep, len(x))
+            x = np.concatenate([x, np.repeat(ux, rep, 0)])
+            y = np.concatenate([y, np.repeat(uy, rep, 0)])
+        return x, y
+
+    def transform(self, cfg):
+        import albumentations as A
+
+        a = cfg.augment or {}
+        size = int((cfg.data or {}).get("size", DATA_DEFAULTS["size"]))
+        crop = int(a.get("crop", size))
+        ops = []
+        if crop < size:
+            ops.append(A.RandomCrop(crop, crop))
+        if a.get("flips", True):
+            ops += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)]
+        if a.get("brightness", 0):
+            b = float(a["brightness"])
+            ops.append(A.RandomBrightnessContrast(brightness_limit=b, contrast_limit=b, p=0.5))
+        return A.Compose(ops) if ops else None
+
+    def export_info(self, cfg) -> dict:
+        neighbours = (int(cfg.net.get("in_channels", 3)) - 1) // 2
+        depth = int(cfg.net.get("depth", self.default_net["depth"]))
+        return {
+            "classes": list(self.classes),
+            "dynamic_spatial": True,
+            "normalisation": NORMALISATION,
+            "extra": {"neighbours": neighbours, "multiple": 2**depth},
+        }
