@@ -9,6 +9,9 @@ Examples (each a few hundred kB at most):
   written with ``mltem.io``'s DigitalMicrograph writer).
 - ``lattice_hrtem.tif``: the same image as TIFF (calibration in the TIFF tags).
 - ``lattice_hrtem.emd``: the same image as EMD (NCEM flavour).
+- ``lattice_lithiated.hspy``: synthetic HRTEM image, 512 x 512 at 0.02 nm/px, with a
+  lithiated disc (3 % expansion, radius 1.8 nm) and an edge dislocation, 1e6 e/nm^2, with
+  amorphous background (``mltem.simulate.simulate_lattice``); the GPA demo's input.
 - ``li_plating_movie.hspy``: 8-frame 128 x 128 movie, 2 nm/px, 0.5 s/frame.
 - ``li_plating_movie.gif``: the same movie as an animated GIF (uncalibrated space).
 - ``mno_mn_l23.msa``: one real Mn L2,3 spectrum of MnO (Mn2+), EMSA/MSA.
@@ -61,6 +64,21 @@ def main() -> int:
     s.metadata.General.title = "synthetic lattice"
     s.save(OUT / "lattice_hrtem.tif", overwrite=True)
     s.save(OUT / "lattice_hrtem.emd", overwrite=True)
+
+    from mltem.simulate import EdgeDislocation, Lattice, LithiatedRegion, simulate_lattice
+
+    lat = Lattice()
+    syn = simulate_lattice(
+        (512, 512),
+        fields=[LithiatedRegion(y_nm=6.4, x_nm=6.4, radius_nm=1.8, expansion=0.03),
+                EdgeDislocation(y_nm=3.4, x_nm=3.2, burgers_nm=tuple(lat.vectors_nm[0]))],
+        dose_e_per_nm2=1e6, amorphous=0.05, contrast=1.0, seed=3,
+    )
+    li = hs.signals.Signal2D(syn.image.astype(np.float32))
+    for ax in li.axes_manager.signal_axes:
+        ax.scale, ax.units = syn.pixel_size_nm, "nm"
+    li.metadata.General.title = "synthetic lithiated lattice with a dislocation"
+    li.save(OUT / "lattice_lithiated.hspy", overwrite=True)
 
     movie = plating_movie()
     m = hs.signals.Signal2D(movie)

@@ -11,6 +11,7 @@ import logging
 import math
 
 import numpy as np
+from pathlib import Path
 
 from mltem.cli._main import add_output_arguments
 
@@ -175,7 +176,7 @@ def run(args) -> int:
              "burgers_nm": [b * pixel for b in c["burgers_px"]]}
             for c in cores
         ]
-        last, title = strain, f"{args.image}"
+        last, title = strain, Path(args.image).name
     else:
         import dask.array as da
 
@@ -229,7 +230,7 @@ def run(args) -> int:
         }
         results["drift_nm"] = (drift * pixel).tolist() if register else None
         results["registered"] = register
-        title = f"{args.image}: frame {nframes - 1} of {nframes}"
+        title = f"{Path(args.image).name}: frame {nframes - 1} of {nframes}"
     with out.timer("plot"):
         fig = plot_strain(last, pixel_size_nm=pixel, units=units, margin_px=margin, title=title)
         out.save_figure("strain.png", fig)

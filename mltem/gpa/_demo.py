@@ -6,13 +6,11 @@ from pathlib import Path
 
 
 def demo_step(out: Path) -> str:
-    """Run ``mltem gpa`` on ``datasets/examples/lattice_hrtem.dm4`` into ``out``; return Markdown."""
+    """Run ``mltem gpa`` on ``datasets/examples/lattice_lithiated.hspy`` into ``out``; return Markdown."""
     from mltem.demo._run import examples_dir, run_cli
 
     ex = examples_dir()
-    image = ex / "lattice_hrtem.dm4"
-    if not image.exists():
-        image = ex / "lattice_hrtem.tif"
+    image = ex / "lattice_lithiated.hspy"
     run_cli("gpa", str(image), "--out", str(out), "--force")
     summ = json.loads((out / "summary.json").read_text())
     par, res = summ["parameters"], summ["results"]
@@ -23,7 +21,8 @@ def demo_step(out: Path) -> str:
     )
     return (
         "## Strain maps (GPA, `mltem gpa`)\n\n"
-        f"`{image.name}`: reflections g = {g} 1/nm (spacings {d} nm), {par['mask']} mask of "
+        f"`{image.name}` (synthetic: a lithiated disc with 3 % expansion upper right, an edge dislocation "
+        "lower left): reflections g = {g} 1/nm (spacings {d} nm), {par['mask']} mask of "
         f"{par['mask_size_per_nm']:.3f} 1/nm (real-space width {par['mask_width_nm']:.2f} nm), reference "
         f"`{par['reference']}`, {summ['total_time_s']:.2f} s. The veiled band is within two mask widths of the "
         "edges, where GPA is unreliable.\n\n"
