@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "index": ("mltem.cli.index", "phase, zone axis and in-plane angle of SAED patterns"),
     "segment": (None, "masks of electrode, SEI, lithium and bubbles in in-situ movies, with metrics"),
     "fronts": ("mltem.cli.fronts", "reaction-front position in every frame and its kinetics"),
-    "simulate": (None, "labelled synthetic data for a task"),
+    "simulate": ("mltem.cli.simulate", "labelled synthetic data for a task"),
     "train": ("mltem.cli.train", "train a task's network from a YAML config"),
     "export": ("mltem.cli.export", "export a trained checkpoint to ONNX with a model card"),
     "models": ("mltem.cli.models", "list the installed models and verify their sha256"),
