@@ -75,44 +75,25 @@ def _step_info(out: Path) -> str:
     return "## Example files (`mltem info`)\n\n" + table + "\n\n" + " ".join(figs) + "\n"
 
 
-def _step_gpa(out: Path) -> str:
-    from mltem.gpa._demo import demo_step
-
-    return demo_step(out)
-
-
-# (name, title, function); capability issues append their steps.
-STEPS: list[tuple[str, str, Callable[[Path], str]]] = [
+# (name, title, function or "module:function"); each capability adds its step here.
+STEPS: list[tuple[str, str, Callable[[Path], str] | str]] = [
     ("info", "Example files", _step_info),
-    ("gpa", "Strain maps (GPA)", _step_gpa),
+    ("gpa", "Strain maps (GPA)", "mltem.gpa._demo:demo_step"),
+    ("holo", "Electron holography", "mltem.holography._demo:step_holo"),
+    ("valence", "EELS valence", "mltem.eels._demo:step_valence"),
+    ("index", "SAED indexing", "mltem.diffraction._demo:demo_step"),
+    ("segment", "Movie segmentation", "mltem.segment._demo:demo_step"),
+    ("fronts", "Reaction fronts", "mltem.fronts._demo:demo_step"),
 ]
 
 
-def _step_holo(out: Path) -> str:
-    from mltem.holography._demo import step_holo
+def _resolve(fn):
+    if isinstance(fn, str):
+        import importlib
 
-    return step_holo(out)
-
-
-STEPS.append(("holo", "Electron holography", _step_holo))
-
-
-def _step_valence(out: Path) -> str:
-    from mltem.eels._demo import step_valence
-
-    return step_valence(out)
-
-
-STEPS.append(("valence", "EELS valence", _step_valence))
-
-
-def _step_index(out: Path) -> str:
-    from mltem.diffraction._demo import demo_step
-
-    return demo_step(out)
-
-
-STEPS.append(("index", "SAED indexing", _step_index))
+        module, _, name = fn.partition(":")
+        return getattr(importlib.import_module(module), name)
+    return fn
 
 
 def run_demo(out, *, force: bool = False, only=None) -> dict:
@@ -132,7 +113,7 @@ def run_demo(out, *, force: bool = False, only=None) -> dict:
         sub.mkdir(exist_ok=True)
         t = time.perf_counter()
         try:
-            sections.append(fn(sub))
+            sections.append(_resolve(fn)(sub))
             results[name] = {"ok": True}
         except Exception as exc:  # noqa: BLE001 - one failing step must not hide the others
             log.error("demo step %s failed: %s", name, exc)
@@ -152,12 +133,3 @@ def run_demo(out, *, force: bool = False, only=None) -> dict:
     od.save_text("report.md", report)
     od.write_summary(results=results)
     return results
-
-
-def _step_fronts(out: Path) -> str:
-    from mltem.fronts._demo import demo_step
-
-    return demo_step(out)
-
-
-STEPS.append(("fronts", "Reaction fronts", _step_fronts))
