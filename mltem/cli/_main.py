@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "holo": ("mltem.cli.holo", "phase, amplitude, potential and charge maps from off-axis electron holograms"),
     "valence": ("mltem.cli.valence", "oxidation state, white-line ratio and L3 onset from EELS L2,3 edges"),
     "index": ("mltem.cli.index", "phase, zone axis and in-plane angle of SAED patterns"),
-    "segment": (None, "masks of electrode, SEI, lithium and bubbles in in-situ movies, with metrics"),
+    "segment": ("mltem.cli.segment", "masks of electrode, SEI, lithium and bubbles in in-situ movies, with metrics"),
     "fronts": ("mltem.cli.fronts", "reaction-front position in every frame and its kinetics"),
     "simulate": ("mltem.cli.simulate", "labelled synthetic data for a task"),
     "train": ("mltem.cli.train", "train a task's network from a YAML config"),

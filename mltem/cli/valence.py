@@ -115,7 +115,12 @@ def run(args) -> int:
         fig = plot_valence_spectrum(e, one_signal(0), res, 0, element=edge.element, title=f"{edge.element} L2,3: {s.metadata.General.title or ''}")
     else:
         maps = {k: flat[k].reshape(nav_shape if len(nav_shape) == 2 else (1, n)) for k in ("valence", "l3_l2_ratio", "l3_onset_ev", "reliability")}
-        fig = plot_valence_maps(maps, title=f"{edge.element} valence ({res.model})")
+        nav = s.axes_manager.navigation_axes  # (x, y)
+        sx = nav[0].scale
+        sy = nav[1].scale if len(nav) > 1 else sx
+        ny, nx = maps["valence"].shape
+        units = nav[0].units if isinstance(nav[0].units, str) and nav[0].units not in ("", "<undefined>") else "px"
+        fig = plot_valence_maps(maps, extent=[0, nx * sx, ny * sy, 0], units=units, title=f"{edge.element} valence ({res.model})")
     out.save_figure("valence.png", fig)
     if nav_shape and n > 1:
         i_best = int(np.nanargmax(flat["reliability"])) if np.isfinite(flat["reliability"]).any() else 0

@@ -18,7 +18,16 @@ from mltem.eels._deconv import (
 from mltem.eels._edges import EDGES, VALENCE_ELEMENTS, Edge, background_window, get_edge
 from mltem.eels._mlls import MLLSResult, mlls_fit
 from mltem.eels._pca import pca_denoise
-from mltem.eels._valence import ValenceResult, analyse_valence, model_input, relative_grid, valence_from_fractions
+from mltem.eels._valence import (
+    ValenceResult,
+    analyse_valence,
+    coarse_shift,
+    default_model_name,
+    model_input,
+    relative_grid,
+    reliability_score,
+    valence_from_fractions,
+)
 from mltem.eels._whiteline import EdgePositions, WhiteLineResult, double_step, find_l3, white_line_ratio
 
 __all__ = [
@@ -31,6 +40,8 @@ __all__ = [
     "WhiteLineResult",
     "analyse_valence",
     "background_window",
+    "coarse_shift",
+    "default_model_name",
     "double_step",
     "elastic_threshold",
     "extract_zlp",
@@ -45,6 +56,7 @@ __all__ = [
     "pca_denoise",
     "power_law",
     "relative_grid",
+    "reliability_score",
     "shift_from_edge",
     "shift_from_zlp",
     "shift_spectra",

@@ -37,7 +37,8 @@ def power_law(energy_ev, amplitude, exponent) -> np.ndarray:
     e = np.asarray(energy_ev, dtype=float)
     a = np.asarray(amplitude, dtype=float)[..., None]
     r = np.asarray(exponent, dtype=float)[..., None]
-    return a * np.exp(-r * np.log(e))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return a * np.exp(-r * np.log(e))
 
 
 def fit_power_law(spectra, energy_ev, *, window_ev: tuple[float, float], weighted: bool = False, iterations: int = 2):
@@ -87,7 +88,9 @@ def fit_power_law(spectra, energy_ev, *, window_ev: tuple[float, float], weighte
     a, r = _wlsq(x, ly, w)
     if weighted:
         for _ in range(max(1, iterations)):
-            model = np.exp(np.log(a)[..., None] - r[..., None] * x)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                model = np.exp(np.log(a)[..., None] - r[..., None] * x)
+            model = np.nan_to_num(model, nan=0.0, posinf=0.0)
             a, r = _wlsq(x, ly, w * np.clip(model, 1e-12, None))
     bad = pos.sum(-1) < 3
     a = np.where(bad, np.nan, a)
@@ -106,7 +109,8 @@ def _wlsq(x: np.ndarray, ly: np.ndarray, w: np.ndarray):
     sxy = (w * dx * (ly - my[..., None])).sum(-1)
     slope = sxy / np.where(sxx > 0, sxx, np.nan)
     c = my - slope * mx
-    return np.exp(c), -slope
+    with np.errstate(over="ignore"):  # nonsense fits (no decaying background) give inf: callers fall back
+        return np.exp(c), -slope
 
 
 def subtract_background(spectra, energy_ev, *, window_ev: tuple[float, float], weighted: bool = False, mode: str = "power_law"):

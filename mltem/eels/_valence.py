@@ -24,7 +24,7 @@ from mltem.eels._background import subtract_background
 from mltem.eels._edges import background_window, get_edge
 from mltem.eels._whiteline import find_l3, white_line_ratio
 
-__all__ = ["relative_grid", "coarse_shift", "model_input", "valence_from_fractions", "ValenceResult", "analyse_valence", "reliability_score", "GRID_LENGTH"]
+__all__ = ["relative_grid", "coarse_shift", "model_input", "valence_from_fractions", "ValenceResult", "analyse_valence", "reliability_score", "default_model_name", "GRID_LENGTH"]
 
 log = logging.getLogger(__name__)
 

@@ -91,7 +91,7 @@ class SegmentTask(Task):
 
     name = "segment"
     loss = "segment_ce_dice"
-    default_net = {"name": "unet", "in_channels": 3, "out_channels": 5, "base": 6, "depth": 4}
+    default_net = {"name": "unet", "in_channels": 3, "out_channels": 5, "base": 5, "depth": 4}
     classes = CLASSES
 
     def __init__(self):

@@ -355,9 +355,9 @@ def simulate_movie(
     ang = math.radians(edge_angle_deg) if edge_angle_deg is not None else rng.uniform(0, 2 * math.pi)
     params["edge_angle_deg"] = math.degrees(ang) % 360
     if kind == "liquid":
-        geo = _LiquidGeometry(rng, h, w, T, ang, sei_px_t, electrode_fraction, n_dendrites, n_deposits, n_bubbles, params)
+        geo = _LiquidGeometry(rng, h, w, T, ang, sei_px_t, electrode_fraction, n_dendrites, n_deposits, n_bubbles)
     else:
-        geo = _OpenGeometry(rng, h, w, T, ang, sei_px_t, n_dendrites, params)
+        geo = _OpenGeometry(rng, h, w, T, ang, sei_px_t, n_dendrites)
 
     # Contrast parameters (mass-thickness, arbitrary units: transmission = exp(-m)).
     win_tex = _smooth_noise(rng, texture_shape, rng.uniform(0.8, 2.5)) * rng.uniform(0.01, 0.04)
@@ -426,7 +426,7 @@ def simulate_movie(
                           kind, params)
 
 
-def _dendrite_frame(dendrites, t, h, w, Y0, X0, drift_y, drift_x):
+def _dendrite_frame(dendrites, t, h, w, drift_y, drift_x):
     """Lithium points, radii, attached-trunk tips and the longest trunk at frame t."""
     pts, rad, tips, longest = [], [], [], 0.0
     for d in dendrites:
@@ -452,7 +452,7 @@ def _dendrite_frame(dendrites, t, h, w, Y0, X0, drift_y, drift_x):
 class _LiquidGeometry:
     """Electrode half-plane with a wavy edge, SEI band, dendrites, deposits, bubbles."""
 
-    def __init__(self, rng, h, w, T, ang, sei_px_t, electrode_fraction, n_dendrites, n_deposits, n_bubbles, params):
+    def __init__(self, rng, h, w, T, ang, sei_px_t, electrode_fraction, n_dendrites, n_deposits, n_bubbles):
         self.h, self.w, self.T = h, w, T
         self.n = np.array([math.sin(ang), math.cos(ang)], np.float32)  # outward normal (y, x)
         self.tvec = np.array([self.n[1], -self.n[0]], np.float32)  # along the edge
@@ -517,7 +517,7 @@ class _LiquidGeometry:
 
     def frame(self, t, Y, X, c, sei_tex):
         h, w = self.h, self.w
-        dyx = np.array([float(Y[0, 0]), float(X[0, 0])], np.float32)
+        dyx = np.array([float(Y[0, 0]), float(X[0, 0])], np.float32)  # the drift (pixel (0, 0) sees it)
         Yc, Xc = Y - self.c[0], X - self.c[1]
         u = Yc * self.n[0] + Xc * self.n[1]
         v = Yc * self.tvec[0] + Xc * self.tvec[1]
@@ -551,7 +551,7 @@ class _LiquidGeometry:
         m = np.where(electrode, m + np.float32(c["electrode"]) * (0.35 + 0.65 * ramp), m)
         labels[electrode] = _ELECTRODE
         # Lithium: dendrites and globular deposits (displace electrolyte; outside the electrode).
-        pts, rad, tips, longest = _dendrite_frame(self.dendrites, t, h, w, None, None, float(dyx[0]), float(dyx[1]))
+        pts, rad, tips, longest = _dendrite_frame(self.dendrites, t, h, w, float(dyx[0]), float(dyx[1]))
         gp, gr = [], []
         for v0, tg, rmax, tau in self.deposits:
             if t < tg:
@@ -578,7 +578,7 @@ class _LiquidGeometry:
 class _OpenGeometry:
     """Nanowire (electrode) touching a lithium source; lithiation front; Li2O shell."""
 
-    def __init__(self, rng, h, w, T, ang, sei_px_t, n_dendrites, params):
+    def __init__(self, rng, h, w, T, ang, sei_px_t, n_dendrites):
         self.h, self.w, self.T = h, w, T
         self.a = np.array([math.sin(ang), math.cos(ang)], np.float32)  # wire axis (y, x)
         self.r = np.array([self.a[1], -self.a[0]], np.float32)
@@ -622,7 +622,7 @@ class _OpenGeometry:
 
     def frame(self, t, Y, X, c, sei_tex):
         h, w = self.h, self.w
-        dyx = np.array([float(Y[0, 0]), float(X[0, 0])], np.float32)
+        dyx = np.array([float(Y[0, 0]), float(X[0, 0])], np.float32)  # the drift (pixel (0, 0) sees it)
         Yc, Xc = Y - self.c[0], X - self.c[1]
         s = Yc * self.a[0] + Xc * self.a[1]
         r = np.abs(Yc * self.r[0] + Xc * self.r[1])
@@ -645,7 +645,7 @@ class _OpenGeometry:
         sph = np.sqrt(np.clip(1 - d2 / self.li_r**2, 0, 1))
         m = np.where(source & ~wire, m + np.float32(c["lithium"]) * (0.4 + 0.6 * sph), m)
         labels[source & ~wire] = _LI
-        pts, rad, tips, longest = _dendrite_frame(self.dendrites, t, h, w, None, None, float(dyx[0]), float(dyx[1]))
+        pts, rad, tips, longest = _dendrite_frame(self.dendrites, t, h, w, float(dyx[0]), float(dyx[1]))
         pad = int(max(rad.max() if len(rad) else 1, 1)) + 2
         li = _render_disks((h, w), pts, rad, pad) & ~wire
         if li.any():

@@ -1,0 +1,193 @@
+"""Movie segmentation: accuracy on held-out synthetic movies and speed on this machine.
+
+Run: ``flock /tmp/mltem_heavy.lock .venv/bin/python benchmarks/bench_segment.py``
+(writes results/segment.json; see README_segment.md).
+
+Held-out data: seeds, frame size (256 x 256; training used 160 x 160 crops to 128),
+fixed doses (15, 60, 250 e/px inside the training range, 600 outside it) and random
+geometries not drawn in training. Accuracy: IoU per class pooled over all frames, the
+mean over the five classes, and the per-frame relative error of the SEI thickness
+measured on the predicted masks against the simulator's truth. The classical labeller
+runs on the same frames for comparison. Speed: frames per second through onnxruntime
+and torch eager for the same weights at 512 x 512 and 1024 x 1024, in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+DOSES = (15.0, 60.0, 250.0)
+EXTRAPOLATION_DOSE = 600.0
+
+
+def held_out(n_liquid: int, n_open: int, frames: int, size: int, dose: float, seed0: int):
+    from mltem.simulate import simulate_movie
+
+    out = []
+    for i in range(n_liquid + n_open):
+        kind = "liquid" if i < n_liquid else "open"
+        rng = np.random.default_rng([seed0, i])
+        px = float(rng.uniform(3.0, 7.0))
+        out.append(simulate_movie(frames, (size, size), kind=kind, seed=seed0 + i, dose=dose, pixel_size_nm=px))
+    return out
+
+
+def evaluate(movies, predict):
+    from mltem.segment import measure_movie
+
+    inter, union = np.zeros(5), np.zeros(5)
+    sei_err = []
+    t = 0.0
+    n = 0
+    for m in movies:
+        t0 = time.perf_counter()
+        pred = predict(m.frames)
+        t += time.perf_counter() - t0
+        n += len(m.frames)
+        for c in range(5):
+            p, q = pred == c, m.masks == c
+            inter[c] += np.count_nonzero(p & q)
+            union[c] += np.count_nonzero(p | q)
+        rows, _ = measure_movie(pred, pixel_size_nm=m.pixel_size_nm, frame_time_s=m.frame_time_s)
+        got = np.array([r["sei_thickness_nm"] for r in rows], float)
+        ok = np.isfinite(m.sei_thickness_nm) & (m.sei_thickness_nm > 0)
+        err = np.abs(got[ok] - m.sei_thickness_nm[ok]) / m.sei_thickness_nm[ok]
+        sei_err += [float(e) if np.isfinite(e) else 1.0 for e in err]  # a missed SEI counts as 100 %
+    iou = inter / np.maximum(union, 1)
+    e = np.array(sei_err)
+    return {
+        "iou": dict(zip(("electrolyte", "electrode", "SEI", "lithium", "bubble"), iou.round(4).tolist())),
+        "mean_iou": round(float(iou.mean()), 4),
+        "sei_rel_error_median": round(float(np.median(e)), 4),
+        "sei_rel_error_p90": round(float(np.percentile(e, 90)), 4),
+        "sei_rel_error_mean": round(float(e.mean()), 4),
+        "sei_frames_within_10pct": round(float((e <= 0.10).mean()), 4),
+        "sei_frames": int(len(e)),
+        "frames": n,
+        "fps": round(n / t, 2),
+    }
+
+
+def conv_gflops(net, shape) -> float:
+    """Multiply-adds x 2 of the convolutions for one input of ``shape`` (C, H, W)."""
+    import torch
+
+    total = [0]
+
+    def hook(mod, inp, out):
+        k = mod.kernel_size[0] * mod.kernel_size[1]
+        cin = mod.in_channels // mod.groups
+        total[0] += 2 * out.numel() * cin * k
+
+    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    with torch.no_grad():
+        net(torch.zeros(1, *shape))
+    for h in hs:
+        h.remove()
+    return total[0] / 1e9
+
+
+def speed(card, threads: int, repeat: int):
+    import torch
+
+    from mltem.infer import OnnxModel
+    from mltem.segment import normalise_frames, stack_neighbours
+    from mltem.training import load_checkpoint
+    from mltem.training._run import build_from_checkpoint
+
+    ckpt_path = ROOT / "runs" / "segment" / "model.ckpt"
+    if ckpt_path.is_file():
+        net = build_from_checkpoint(load_checkpoint(ckpt_path))
+    else:  # same architecture from the card's recipe (speed does not depend on the weights)
+        from mltem.nets import create_net
+
+        cfg = dict(card.recipe["config"]["net"])
+        net = create_net(cfg.pop("name"), **cfg).eval()
+    torch.set_num_threads(threads)
+    m = OnnxModel(card, threads=threads)
+    rows = []
+    rng = np.random.default_rng(0)
+    for n in (512, 1024):
+        x = rng.standard_normal((1, 3, n, n)).astype(np.float32)
+        raw = rng.poisson(40, (3, n, n)).astype(np.float32)
+
+        def t_of(fn, r):
+            fn()
+            t0 = time.perf_counter()
+            for _ in range(r):
+                fn()
+            return (time.perf_counter() - t0) / r
+
+        r = repeat if n == 512 else max(2, repeat // 3)
+        with torch.no_grad():
+            tt = t_of(lambda: net(torch.from_numpy(x)), r)
+        to = t_of(lambda: m(x), r)
+        tp = t_of(lambda: m(stack_neighbours(normalise_frames(raw))[1:2]).argmax(1), r)
+        rows.append({"frame": f"{n}x{n}", "gflop_per_frame": round(conv_gflops(net, (3, n, n)), 2),
+                     "torch_eager_fps": round(1 / tt, 2), "onnx_fps": round(1 / to, 2),
+                     "onnx_pipeline_fps": round(1 / tp, 2), "onnx_speedup": round(tt / to, 2)})
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer movies (a smoke run)")
+    ap.add_argument("--model", default="segment-unet")
+    args = ap.parse_args()
+    os.environ.setdefault("MLTEM_PROGRESS", "0")
+    from mltem.infer import default_threads
+    from mltem.registry import find_model
+    from mltem.segment import classical_labels, segment_frames
+
+    card = find_model(args.model, task="segment")
+    threads = default_threads() or os.cpu_count() or 1
+    nl, no, frames = (3, 1, 6) if args.quick else (9, 3, 12)
+    result = {"model": card.name, "sha256": card.sha256, "threads": threads,
+              "held_out": {"liquid_movies": nl, "open_movies": no, "frames_per_movie": frames, "size": 256,
+                           "seeds": "7000000 + 1000 * dose index + i", "doses": list(DOSES)},
+              "network": {}, "classical": {}}
+    net_all, cls_all = [], []
+    for k, dose in enumerate((*DOSES, EXTRAPOLATION_DOSE)):
+        movies = held_out(nl, no, frames, 256, dose, 7_000_000 + 1000 * k)
+        net = evaluate(movies, lambda f: segment_frames(f, model=card.path, tile=256, smooth_frames=3))
+        cls = evaluate(movies, lambda f: classical_labels(f))
+        key = f"dose_{dose:g}"
+        result["network"][key] = net
+        result["classical"][key] = cls
+        if dose != EXTRAPOLATION_DOSE:
+            net_all.append(movies)
+        print(f"dose {dose:6g}: network mean IoU {net['mean_iou']:.3f}  SEI err median {net['sei_rel_error_median']:.3f} "
+              f"p90 {net['sei_rel_error_p90']:.3f} within 10 % {net['sei_frames_within_10pct']:.2f} | "
+              f"classical mean IoU {cls['mean_iou']:.3f}", flush=True)
+    movies = [m for ms in net_all for m in ms]
+    result["network"]["all_in_range"] = evaluate(movies, lambda f: segment_frames(f, model=card.path, tile=256, smooth_frames=3))
+    result["classical"]["all_in_range"] = evaluate(movies, lambda f: classical_labels(f))
+    result["speed"] = speed(card, threads, 3 if args.quick else 10)
+    out = HERE / "results" / "segment.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    a, c = result["network"]["all_in_range"], result["classical"]["all_in_range"]
+    print("\nheld-out, doses 15/60/250 e/px pooled")
+    print(f"{'':12} {'mean IoU':>9} " + " ".join(f"{k:>11}" for k in a["iou"]) + f" {'SEI err med':>11} {'<=10 %':>7}")
+    for name, r in (("network", a), ("classical", c)):
+        print(f"{name:12} {r['mean_iou']:>9.3f} " + " ".join(f"{v:>11.3f}" for v in r["iou"].values())
+              + f" {r['sei_rel_error_median']:>11.3f} {r['sei_frames_within_10pct']:>7.2f}")
+    print(f"\n{'frame':>10} {'GFLOP':>6} {'torch fps':>10} {'onnx fps':>9} {'pipeline':>9} {'speed-up':>9}")
+    for r in result["speed"]:
+        print(f"{r['frame']:>10} {r['gflop_per_frame']:>6} {r['torch_eager_fps']:>10} {r['onnx_fps']:>9} "
+              f"{r['onnx_pipeline_fps']:>9} {r['onnx_speedup']:>9}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""``mltem segment MOVIE --out DIR``: masks of electrode, SEI, lithium and bubbles per
+frame, and the SEI / lithium / dendrite metrics they give."""
+from __future__ import annotations
+
+import logging
+
+from mltem.cli._main import add_output_arguments
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("movie", help="in-situ movie (hspy, dm3/dm4, emd, ser, mrc, tif, mp4, gif, ...); a single image also works")
+    add_output_arguments(p)
+    p.add_argument("--model", default="segment-unet", metavar="NAME", help="registry name or .onnx/.json path (default: segment-unet)")
+    p.add_argument("--classical", action="store_true", help="use the classical labeller (no network)")
+    p.add_argument("--tile", type=int, default=512, metavar="PX", help="tile size for large frames, px (multiple of 16; default 512)")
+    p.add_argument("--overlap", type=int, default=32, metavar="PX", help="tile overlap, px (default 32)")
+    p.add_argument("--smooth-frames", type=int, default=3, metavar="N", help="temporal majority filter window, frames (1: off; default 3)")
+    p.add_argument("--chunk", type=int, default=16, metavar="N", help="frames read and segmented at a time (default 16)")
+    p.add_argument("--pixel-size-nm", type=float, metavar="NM", help="override/supply the pixel size (nm/px)")
+    p.add_argument("--frame-time-s", type=float, metavar="S", help="override/supply the time between frames (s)")
+    p.add_argument("--no-movie", action="store_true", help="skip the overlay GIF (written for movies of <= 200 frames)")
+
+
+def _calibration(signal, args):
+    """Pixel size (nm) and frame time (s) from the file, the options or fallbacks."""
+    from mltem._errors import MltemError
+
+    notes = []
+    sx = signal.axes_manager.signal_axes
+    px = args.pixel_size_nm
+    if px is None:
+        units = {a.units for a in sx}
+        if units == {"nm"}:
+            px = float(sx[0].scale)
+            if abs(sx[0].scale - sx[1].scale) > 0.01 * abs(sx[0].scale):
+                notes.append(f"non-square pixels ({sx[0].scale:g} x {sx[1].scale:g} nm); using {px:g} nm")
+        else:
+            px = 1.0
+            notes.append("the file has no spatial calibration in nm; lengths are in pixels (pass --pixel-size-nm)")
+    dt = args.frame_time_s
+    if dt is None:
+        nav = signal.axes_manager.navigation_axes
+        if nav and nav[0].units == "s" and nav[0].scale > 0:
+            dt = float(nav[0].scale)
+        else:
+            dt = 1.0
+            notes.append("the file has no time axis in s; times are frame numbers (pass --frame-time-s)")
+    if not px > 0 or not dt > 0:
+        raise MltemError(f"--pixel-size-nm and --frame-time-s must be > 0, got {px}, {dt}")
+    return px, dt, notes
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from mltem import io
+    from mltem._errors import MltemError
+    from mltem.segment import DENDRITE_COLUMNS, METRIC_COLUMNS, measure_movie, segment_stream
+    from mltem.segment._plot import contact_sheet, metrics_figure, write_overlay_movie
+
+    if args.tile < 16 or args.overlap < 0 or args.overlap >= args.tile // 2:
+        raise MltemError(f"--tile must be >= 16 and 0 <= --overlap < tile/2, got tile {args.tile}, overlap {args.overlap}")
+    if args.smooth_frames < 1 or args.chunk < 1:
+        raise MltemError("--smooth-frames and --chunk must be >= 1")
+    signal = io.load(args.movie)
+    io.require_kind(signal, "image", path=args.movie)
+    io.check_finite(signal, path=args.movie)
+    n = io.n_frames(signal)
+    shape = tuple(int(v) for v in signal.data.shape[-2:])
+    if min(shape) < 16:
+        raise MltemError(f"frames are {shape[0]} x {shape[1]} px; segmentation needs at least 16 x 16", path=args.movie)
+    px, dt, notes = _calibration(signal, args)
+    for note in notes:
+        log.warning("mltem segment: %s", note)
+    out = io.OutputDir(args.out, force=args.force, inputs=[args.movie], command="segment")
+    models = []
+    card = m = None
+    if not args.classical:
+        from mltem.segment import load_segment_model
+
+        m = load_segment_model(args.model)
+        card = m.card
+        models.append({"name": card.name, "file": str(card.path), "sha256": card.sha256})
+    with out.timer("segment"):
+        masks = segment_stream(io.iter_chunks(signal, chunk=args.chunk), n, shape, model=m,
+                               classical=args.classical, tile=args.tile, overlap=args.overlap,
+                               smooth_frames=args.smooth_frames)
+    with out.timer("measure"):
+        rows, drows = measure_movie(masks, pixel_size_nm=px, frame_time_s=dt)
+    nav_name = "time" if n > 1 else "frame"
+    axes = [{"name": nav_name, "scale": dt, "units": "s"}, {"name": "y", "scale": px, "units": "nm"},
+            {"name": "x", "scale": px, "units": "nm"}]
+    out.save_array("masks.hspy", masks, axes=axes, title="segmentation (0 electrolyte, 1 electrode, 2 SEI, 3 lithium, 4 bubble)",
+                   quantity="class")
+    out.save_csv("metrics.csv", rows, METRIC_COLUMNS)
+    out.save_csv("dendrites.csv", drows, DENDRITE_COLUMNS)
+    with out.timer("figures"):
+        frames = _frames_for_figures(signal, n)
+        t = np.arange(n) * dt
+        out.save_figure("overlay.png", contact_sheet(frames, masks, time_s=t, pixel_size_nm=px))
+        out.save_figure("metrics.png", metrics_figure(rows))
+        if not args.no_movie and n <= 200:
+            from mltem.io import atomic_write
+
+            p = out.file("overlay.gif")
+            with atomic_write(p) as tmp:
+                write_overlay_movie(tmp, frames, masks, frame_time_s=dt)
+            out._record(p)
+    results = _summary(rows, masks, px, dt)
+    results["notes"] = notes
+    out.write_summary(
+        parameters={"model": None if args.classical else card.name, "classical": args.classical, "tile": args.tile,
+                    "overlap": args.overlap, "smooth_frames": args.smooth_frames, "chunk": args.chunk,
+                    "pixel_size_nm": px, "frame_time_s": dt},
+        results=results,
+        models=models,
+    )
+    print(f"{n} frames -> {out.path}/masks.hspy, metrics.csv; SEI {results['sei_thickness_nm_first']} -> "
+          f"{results['sei_thickness_nm_last']} nm; lithium {results['lithium_area_nm2_last']:.4g} nm^2; "
+          f"dendrites (max) {results['dendrite_count_max']}")
+    return 0
+
+
+def _frames_for_figures(signal, n):
+    """The frames shown in the figures (all of them unless the movie is long: then 200)."""
+    import numpy as np
+
+    from mltem.io import iter_chunks
+
+    keep = set(np.unique(np.linspace(0, n - 1, min(n, 200)).round().astype(int)).tolist())
+    if len(keep) == n:
+        return np.concatenate([b for _, b in iter_chunks(signal, chunk=64)])
+    frames = np.zeros((n, *signal.data.shape[-2:]), np.float32)
+    for start, block in iter_chunks(signal, chunk=64):
+        for i in range(len(block)):
+            if start + i in keep:
+                frames[start + i] = block[i]
+    return frames
+
+
+def _summary(rows, masks, px, dt):
+    import numpy as np
+
+    def col(k):
+        return np.array([r[k] for r in rows], float)
+
+    sei = col("sei_thickness_nm")
+    fin = np.isfinite(sei)
+    frac = np.bincount(masks.ravel(), minlength=5)[:5] / masks.size
+    vel = col("tip_velocity_nm_s")
+    return {
+        "n_frames": len(rows),
+        "class_fractions": dict(zip(("electrolyte", "electrode", "SEI", "lithium", "bubble"), frac.round(5).tolist())),
+        "sei_thickness_nm_first": round(float(sei[fin][0]), 3) if fin.any() else None,
+        "sei_thickness_nm_last": round(float(sei[fin][-1]), 3) if fin.any() else None,
+        "lithium_area_nm2_last": float(col("lithium_area_nm2")[-1]),
+        "dendrite_count_max": int(col("dendrite_count").max()),
+        "longest_dendrite_nm_max": float(col("longest_dendrite_nm").max()),
+        "tip_velocity_nm_s_mean": float(np.nanmean(vel)) if np.isfinite(vel).any() else None,
+    }

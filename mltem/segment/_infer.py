@@ -1,0 +1,137 @@
+"""Network inference on movies: normalisation, neighbour frames, overlap tiling with
+onnxruntime, streaming chunk by chunk, temporal smoothing (numpy + onnxruntime only)."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from mltem._errors import MltemError
+from mltem.segment._classical import classical_labels, temporal_mode
+from mltem.segment._preprocess import normalise_frames, stack_neighbours
+
+__all__ = ["DEFAULT_MODEL", "load_segment_model", "segment_frames", "segment_stream"]
+
+log = logging.getLogger(__name__)
+DEFAULT_MODEL = "segment-unet"
+
+
+def load_segment_model(model=DEFAULT_MODEL, *, threads: int | None = None):
+    """The verified ONNX segmentation model (registry name, card/ONNX path or OnnxModel)."""
+    from mltem.infer import OnnxModel
+
+    if isinstance(model, OnnxModel):
+        return model
+    m = OnnxModel(model, task="segment", threads=threads)
+    if len(m.card.classes) != 5:
+        raise MltemError(f"model '{m.card.name}' has {len(m.card.classes)} classes; segmentation needs 5")
+    return m
+
+
+def _geometry(m, shape, tile):
+    multiple = int(m.card.extra.get("multiple", 16))
+    neighbours = int(m.card.extra.get("neighbours", 1))
+    h, w = shape
+    if tile < multiple or tile % multiple:
+        raise MltemError(f"--tile must be a positive multiple of {multiple} (the network's size step), got {tile}")
+    need = -(-max(h, w) // multiple) * multiple
+    return min(tile, need), multiple, neighbours
+
+
+def _predict(m, x, *, tile, overlap, multiple, batch_size):
+    t_eff = tile
+    ov = min(overlap, t_eff // 4) if max(x.shape[-2:]) > t_eff else 0
+    logits = m.predict_tiled(x, tile=t_eff, overlap=ov, batch_size=batch_size, multiple=multiple, desc="segment")
+    return logits.argmax(1).astype(np.uint8)
+
+
+def segment_frames(frames: np.ndarray, *, model=DEFAULT_MODEL, tile: int = 512, overlap: int = 32,
+                   smooth_frames: int = 3, batch_size: int = 4) -> np.ndarray:
+    """Segment an in-memory movie with the network.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        (frame, y, x) or (y, x) raw intensities.
+    model : str, path or OnnxModel
+        Registry name (default ``segment-unet``) or model file.
+    tile : int
+        Tile size, px (a multiple of the network's size step, 16); frames larger than a
+        tile are run in tiles that overlap by ``overlap`` px and are blended.
+    overlap : int
+    smooth_frames : int
+        Window of the temporal majority filter (1: none).
+    batch_size : int
+        Tiles per onnxruntime call.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 classes, same shape as ``frames``.
+    """
+    f = np.asarray(frames)
+    if f.ndim not in (2, 3):
+        raise ValueError(f"frames must be (frame, y, x) or (y, x), got shape {f.shape}")
+    single = f.ndim == 2
+    f = f[None] if single else f
+    m = load_segment_model(model)
+    tile, multiple, k = _geometry(m, f.shape[1:], tile)
+    x = stack_neighbours(normalise_frames(f), neighbours=k)
+    out = _predict(m, x, tile=tile, overlap=overlap, multiple=multiple, batch_size=batch_size)
+    if smooth_frames > 1 and len(out) > 1:
+        out = temporal_mode(out, smooth_frames)
+    return out[0] if single else out
+
+
+def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, classical: bool = False, tile: int = 512,
+                   overlap: int = 32, smooth_frames: int = 3, batch_size: int = 4) -> np.ndarray:
+    """Segment a long movie chunk by chunk (e.g. from :func:`mltem.io.iter_chunks`).
+
+    Only the current chunk, one look-ahead chunk and the uint8 masks are held in
+    memory. The network sees each frame with its neighbours across chunk boundaries;
+    the temporal majority filter runs on the finished masks.
+
+    Parameters
+    ----------
+    chunks : iterable of (int, numpy.ndarray)
+        ``(start, block)`` with ``block`` (n, y, x) in frame order.
+    n_frames : int
+        Total number of frames.
+    frame_shape : tuple of int
+        (y, x).
+    model : str, path or OnnxModel
+    classical : bool
+        Use the classical labeller instead of the network.
+    tile, overlap, smooth_frames, batch_size
+        See :func:`segment_frames`.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_frames, y, x) uint8 classes.
+    """
+    if int(smooth_frames) != smooth_frames or smooth_frames < 1:
+        raise MltemError(f"--smooth-frames must be a positive integer, got {smooth_frames}")
+    masks = np.zeros((n_frames, *frame_shape), np.uint8)
+    it = iter(chunks)
+    if classical:
+        for start, block in it:
+            masks[start : start + len(block)] = classical_labels(block, smooth_frames=1)
+    else:
+        m = load_segment_model(model)
+        tile, multiple, k = _geometry(m, frame_shape, tile)
+        cur = next(it, None)
+        before = None
+        while cur is not None:
+            nxt = next(it, None)
+            start, block = cur
+            normed = normalise_frames(block)
+            after = normalise_frames(nxt[1][:k]) if (nxt is not None and k) else None
+            x = stack_neighbours(normed, neighbours=k, before=before, after=after)
+            masks[start : start + len(block)] = _predict(m, x, tile=tile, overlap=overlap, multiple=multiple,
+                                                         batch_size=batch_size)
+            before = normed[-k:] if k else None
+            cur = nxt
+    if smooth_frames > 1 and n_frames > 1:
+        masks = temporal_mode(masks, smooth_frames)
+    return masks

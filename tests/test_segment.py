@@ -1,0 +1,334 @@
+"""Segmentation library: measurements on exact masks (known answers), preprocessing,
+temporal smoothing, the classical labeller, user labels, the shipped model's accuracy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from skimage.draw import disk, line
+
+from mltem import MltemError
+from mltem.segment import (
+    classical_labels,
+    find_dendrites,
+    iou_per_class,
+    load_labelled_frames,
+    measure_frame,
+    measure_movie,
+    normalise_frames,
+    sei_thickness_samples,
+    skeleton_length,
+    stack_neighbours,
+    temporal_mode,
+    tile_pairs,
+)
+from mltem.simulate import simulate_movie
+
+
+def layer_mask(n=80, electrode=20, sei=8):
+    m = np.zeros((n, n), np.uint8)
+    m[:, :electrode] = 1
+    m[:, electrode : electrode + sei] = 2
+    return m
+
+
+# ---------------------------------------------------------------- SEI thickness
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64])
+def test_sei_thickness_of_a_flat_layer_is_exact(dtype):
+    s = sei_thickness_samples(layer_mask(sei=8).astype(dtype), pixel_size_nm=2.5)
+    assert len(s) == 78  # every row but the two border rows
+    assert_allclose(s, 20.0)  # 8 px x 2.5 nm
+
+
+def test_sei_thickness_of_a_tilted_layer():
+    # Half-plane electrode at 30 degrees, layer 12 px thick along the normal: the
+    # samples quantise to the pixel grid, so the mean is within half a pixel.
+    yy, xx = np.mgrid[0:128, 0:128]
+    u = xx * np.cos(np.pi / 6) + yy * np.sin(np.pi / 6) - 50
+    m = np.where(u < 0, 1, np.where(u < 12, 2, 0)).astype(np.uint8)
+    s = sei_thickness_samples(m)
+    assert abs(s.mean() - 12.0) < 0.5
+
+
+def test_sei_layer_that_stops_is_not_biased_by_its_end_face():
+    m = layer_mask(sei=10)
+    m[40:, 20:30] = 0  # the layer covers only the top half of the electrode
+    assert_allclose(sei_thickness_samples(m), 10.0)
+
+
+def test_sei_thickness_edge_cases():
+    assert sei_thickness_samples(np.zeros((32, 32), np.uint8)).size == 0  # no electrode
+    assert_allclose(sei_thickness_samples(layer_mask(sei=0)), [0.0])  # electrode, no SEI
+    m = layer_mask(sei=6)
+    m[10:20, 60:70] = 2  # SEI island away from the electrode is ignored
+    assert_allclose(sei_thickness_samples(m), 6.0)
+    with pytest.raises(ValueError, match="integer classes"):
+        sei_thickness_samples(np.zeros((8, 8), float))
+    with pytest.raises(ValueError, match="must have 2 dimensions"):
+        sei_thickness_samples(np.zeros((2, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match="pixel_size_nm must be a positive"):
+        sei_thickness_samples(layer_mask(), pixel_size_nm=0)
+
+
+def test_sei_on_simulated_masks_matches_the_simulator_truth():
+    # Exact masks of liquid cells: the simulator's truth is the mean local thickness at
+    # the electrode boundary; the mask estimator agrees within 5 % (pixel quantisation of
+    # 10-50 px layers and the +-4 % slope of the wavy edge).
+    for seed in (1, 3, 7):
+        m = simulate_movie(4, (128, 128), seed=seed, n_dendrites=0, n_deposits=0, n_bubbles=0)
+        rows, _ = measure_movie(m.masks, pixel_size_nm=m.pixel_size_nm, frame_time_s=m.frame_time_s)
+        got = np.array([r["sei_thickness_nm"] for r in rows])
+        assert_allclose(got, m.sei_thickness_nm, rtol=0.05)
+
+
+# ---------------------------------------------------------------- lithium, dendrites
+def test_lithium_area_of_a_known_disk():
+    m = layer_mask()
+    rr, cc = disk((40, 60), 15, shape=m.shape)
+    m[rr, cc] = 3
+    fm = measure_frame(m, pixel_size_nm=2.0)
+    assert_allclose(fm.lithium_area_nm2, len(rr) * 4.0)  # exact: pixels x 2 nm x 2 nm
+    # skimage's disk counts pixel centres strictly inside r = 15: 1.4 % below pi r^2
+    assert_allclose(fm.lithium_area_nm2, np.pi * 15**2 * 4.0, rtol=0.02)
+    assert fm.dead_lithium_count == 1 and fm.dendrites == []
+
+
+@pytest.mark.parametrize("n, expect", [(20, 19.0), (1, 0.0)])
+def test_skeleton_length_of_lines(n, expect):
+    s = np.zeros((40, 40), bool)
+    s[5, 5 : 5 + n] = True
+    assert_allclose(skeleton_length(s), expect)
+    d = np.zeros((40, 40), bool)
+    d[np.arange(n) + 2, np.arange(n) + 2] = True
+    assert_allclose(skeleton_length(d), expect * np.sqrt(2))
+
+
+def test_skeleton_length_l_shape_counts_no_corner_twice():
+    s = np.zeros((30, 30), bool)
+    s[5, 5:15] = True
+    s[5:15, 14] = True
+    assert_allclose(skeleton_length(s), 18.0)
+
+
+def _draw_dendrite(m, r0, c0, r1, c1, width=1):
+    rr, cc = line(r0, c0, r1, c1)
+    for dr in range(-width, width + 1):
+        m[np.clip(rr + dr, 0, m.shape[0] - 1), cc] = 3
+
+
+def test_dendrite_count_and_length_of_drawn_dendrites():
+    m = layer_mask(n=128, electrode=20, sei=4)
+    _draw_dendrite(m, 30, 24, 30, 83)  # 60 px long from the SEI surface at column 24
+    _draw_dendrite(m, 80, 24, 80, 63)  # 40 px
+    _draw_dendrite(m, 80, 44, 100, 64)  # a branch on the second: longest path 20+20*sqrt(2)
+    rr, cc = disk((110, 26), 3, shape=m.shape)
+    m[rr, cc] = 3  # a globular deposit on the SEI: not a dendrite
+    rr, cc = disk((10, 100), 3, shape=m.shape)
+    m[rr, cc] = 3  # detached: dead lithium
+    dens, dead = find_dendrites(m)
+    assert len(dens) == 2 and dead == 1
+    lengths = sorted(d.length_px for d in dens)
+    # root-to-tip along the skeleton plus the root's distance to the SEI; the skeleton of
+    # a 3-px-wide bar stops ~1 px short at each end: within 2 px.
+    assert abs(lengths[1] - 60) <= 2
+    assert abs(lengths[0] - (20 + 20 * np.sqrt(2) + 1)) <= 2.5
+    branched = min(dens, key=lambda d: d.length_px)
+    # total skeleton: trunk 40 + branch 20 sqrt(2), each free end ~1 px short
+    assert abs(branched.skeleton_px - (40 + 20 * np.sqrt(2))) <= 4
+
+
+def test_tip_velocity_of_a_growing_dendrite():
+    frames = []
+    for t in range(5):
+        m = layer_mask(n=96, electrode=20, sei=4)
+        _draw_dendrite(m, 48, 24, 48, 24 + 20 + 6 * t)
+        frames.append(m)
+    rows, drows = measure_movie(np.stack(frames), pixel_size_nm=2.0, frame_time_s=0.5)
+    assert [r["dendrite_count"] for r in rows] == [1] * 5
+    assert np.isnan(rows[0]["tip_velocity_nm_s"])
+    # 6 px per frame x 2 nm / 0.5 s = 24 nm/s
+    assert_allclose([r["tip_velocity_nm_s"] for r in rows[1:]], 24.0, atol=1e-6)
+    assert {d["track"] for d in drows} == {0}
+    assert_allclose(rows[-1]["longest_dendrite_nm"] - rows[0]["longest_dendrite_nm"], 4 * 6 * 2.0)
+
+
+def test_measure_movie_errors():
+    with pytest.raises(ValueError, match="must have 3 dimensions"):
+        measure_movie(np.zeros((8, 8), np.uint8), pixel_size_nm=1, frame_time_s=1)
+    with pytest.raises(ValueError, match="frame_time_s must be a positive"):
+        measure_movie(np.zeros((1, 8, 8), np.uint8), pixel_size_nm=1, frame_time_s=0)
+
+
+# ---------------------------------------------------------------- preprocessing
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64])
+def test_normalisation_removes_dose_and_offset(dtype):
+    rng = np.random.default_rng(0)
+    f = rng.uniform(10, 100, (3, 32, 32))
+    a = normalise_frames(f.astype(dtype))
+    b = normalise_frames((5 * f + 300).astype(dtype))
+    assert a.dtype == np.float32
+    assert_allclose(a, b, atol=0.02 if dtype == np.uint16 else 1e-5)
+    with pytest.raises(ValueError, match="frames must be"):
+        normalise_frames(np.zeros(5))
+
+
+def test_stack_neighbours_edges_and_stream():
+    f = np.arange(4, dtype=np.float32)[:, None, None] * np.ones((4, 2, 2), np.float32)
+    x = stack_neighbours(f)
+    assert x.shape == (4, 3, 2, 2)
+    assert_allclose(x[:, :, 0, 0], [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 3]])
+    y = stack_neighbours(f[1:3], before=f[:1], after=f[3:])
+    assert_allclose(y, x[1:3])
+    with pytest.raises(ValueError, match="neighbours must be >= 0"):
+        stack_neighbours(f, neighbours=-1)
+
+
+def test_temporal_mode_removes_flicker_and_keeps_ties():
+    lab = np.zeros((5, 2, 2), np.uint8)
+    lab[2, 0, 0] = 3  # one-frame flicker
+    lab[3:, 1, 1] = 2  # a real change
+    out = temporal_mode(lab, 3)
+    assert out[2, 0, 0] == 0
+    assert list(out[:, 1, 1]) == [0, 0, 0, 2, 2]  # frame 2: 2 votes 0 vs 1 vote 2; frame 4 (end): tie keeps 2
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(temporal_mode(lab, 1), lab)
+    with pytest.raises(ValueError, match="size must be a positive integer"):
+        temporal_mode(lab, 0)
+
+
+# ---------------------------------------------------------------- classical labeller
+def test_classical_labeller_on_easy_frames():
+    # High dose, no lithium, one bubble, an 80 nm SEI (20 px), random electrode angles:
+    # averaged over four movies the thresholds find electrolyte and electrode (IoU > 0.85)
+    # and most of the SEI (> 0.6; the smoothing and the SEI's texture blur its outer
+    # edge). Measured: electrolyte 0.93, electrode 0.91, SEI 0.71.
+    ious = []
+    for seed in (20, 21, 22, 23):
+        m = simulate_movie(4, (128, 128), seed=seed, dose=800.0, n_dendrites=0, n_deposits=0, n_bubbles=1,
+                           sei_max_nm=80.0, pixel_size_nm=4.0, electrode_fraction=0.3)
+        lab = classical_labels(m.frames)
+        assert lab.dtype == np.uint8 and lab.shape == m.masks.shape
+        ious.append(iou_per_class(lab, m.masks))
+    iou = np.nanmean(ious, axis=0)
+    assert iou[0] > 0.85 and iou[1] > 0.85 and iou[2] > 0.6
+    assert classical_labels(m.frames[0]).shape == (128, 128)
+
+
+def test_classical_labeller_errors():
+    with pytest.raises(ValueError, match="frames must be"):
+        classical_labels(np.zeros(10))
+    with pytest.raises(ValueError, match="at least 8 x 8"):
+        classical_labels(np.zeros((2, 4, 4)))
+
+
+def test_iou_per_class():
+    a = np.array([0, 0, 1, 1, 2])
+    b = np.array([0, 1, 1, 1, 3])
+    iou = iou_per_class(a, b)
+    assert_allclose(iou[:4], [0.5, 2 / 3, 0.0, 0.0])
+    assert np.isnan(iou[4])
+    with pytest.raises(ValueError, match="shapes differ"):
+        iou_per_class(a, b[:3])
+
+
+# ---------------------------------------------------------------- user labels
+def _labels_folder(tmp_path, n=5, size=48):
+    import hyperspy.api as hs
+    import imageio.v3 as iio
+
+    m = simulate_movie(n, (size, size), seed=2)
+    s = hs.signals.Signal2D(m.frames)
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = 5.0, "nm"
+    s.save(tmp_path / "movie.hspy")
+    (tmp_path / "masks").mkdir()
+    for t in (1, 3):
+        iio.imwrite(tmp_path / "masks" / f"frame_{t:04d}.png", m.masks[t])
+    return m
+
+
+def test_user_labels_load_and_tile(tmp_path):
+    m = _labels_folder(tmp_path)
+    x, y = load_labelled_frames(tmp_path)
+    assert x.shape == (2, 3, 48, 48) and y.shape == (2, 48, 48)
+    np.testing.assert_array_equal(y, m.masks[[1, 3]])
+    assert_allclose(x[0, 1], normalise_frames(m.frames[0:3])[1])
+    xt, yt = tile_pairs(x, y, 32)
+    assert xt.shape == (8, 3, 32, 32) and yt.shape == (8, 32, 32)
+    xp, yp = tile_pairs(x, y, 64)  # smaller frames are padded
+    assert xp.shape == (2, 3, 64, 64)
+
+
+def test_user_label_errors(tmp_path):
+    with pytest.raises(MltemError, match="does not exist"):
+        load_labelled_frames(tmp_path / "nope")
+    with pytest.raises(MltemError, match="no mask images"):
+        load_labelled_frames(tmp_path)
+    _labels_folder(tmp_path)
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp_path / "masks" / "frame_0009.png", np.zeros((48, 48), np.uint8))
+    with pytest.raises(MltemError, match="the movie has 5 frames"):
+        load_labelled_frames(tmp_path)
+    (tmp_path / "masks" / "frame_0009.png").unlink()
+    iio.imwrite(tmp_path / "masks" / "frame_0002.png", np.full((48, 48), 7, np.uint8))
+    with pytest.raises(MltemError, match="integer classes 0..4"):
+        load_labelled_frames(tmp_path)
+
+
+# ---------------------------------------------------------------- the network
+def test_segment_task_data_and_loss():
+    torch = pytest.importorskip("torch")
+    from mltem.segment._task import SegmentTask, ce_dice_loss, synthetic_training_set
+    from mltem.training import TrainConfig
+
+    x, y = synthetic_training_set(2, frames=2, size=32, seed=5)
+    assert x.shape == (4, 3, 32, 32) and y.shape == (4, 32, 32) and y.dtype == np.uint8
+    cfg = TrainConfig.from_dict({"task": "segment", "data": {"n_movies": 1, "frames": 2, "size": 32}})
+    tx, ty = SegmentTask().make_data(cfg)
+    assert tx.shape == (2, 3, 32, 32)
+    with pytest.raises(MltemError, match="unknown data key"):
+        SegmentTask().make_data(TrainConfig.from_dict({"task": "segment", "data": {"colour": 1}}))
+    target = torch.from_numpy(y[:2].astype(np.int64))
+    good = torch.nn.functional.one_hot(target, 5).permute(0, 3, 1, 2).float() * 10
+    bad = torch.roll(good, 1, dims=1)
+    assert ce_dice_loss(good, target) < 0.01 < ce_dice_loss(bad, target)
+
+
+@pytest.fixture(scope="module")
+def model():
+    from mltem.registry import find_model
+
+    try:
+        return find_model("segment-unet", task="segment")
+    except MltemError:
+        pytest.skip("the shipped model models/segment-unet.onnx is not installed")
+
+
+def test_shipped_model_iou_on_held_out_movie(model):
+    # Held-out seeds and a frame size (192 x 192) and doses not used in training. The
+    # benchmark measures mean IoU ~THRESHOLD_NOTE on larger held-out sets; a regression
+    # that breaks one class (e.g. SEI) drops the mean below 0.75.
+    from mltem.segment import segment_frames
+
+    ious = []
+    for seed, dose in ((990001, 25.0), (990002, 120.0)):
+        m = simulate_movie(6, (192, 192), seed=seed, dose=dose, n_dendrites=2, n_bubbles=2, n_deposits=1)
+        pred = segment_frames(m.frames, model=model.path, tile=192)
+        ious.append(iou_per_class(pred, m.masks))
+    mean = np.nanmean(np.nanmean(ious, axis=0))
+    assert mean > 0.75, ious
+
+
+def test_segment_task_mixes_in_user_labels(tmp_path):
+    pytest.importorskip("torch")
+    from mltem.segment._task import SegmentTask
+    from mltem.training import TrainConfig
+
+    m = _labels_folder(tmp_path, size=48)
+    cfg = TrainConfig.from_dict({"task": "segment", "data": {"n_movies": 1, "frames": 2, "size": 32,
+                                                             "labels": str(tmp_path), "label_repeat": 3}})
+    x, y = SegmentTask().make_data(cfg)
+    # 2 synthetic frames + 2 labelled frames x 4 tiles of 32 px x 3 repeats
+    assert x.shape == (2 + 2 * 4 * 3, 3, 32, 32) and y.shape == (26, 32, 32)
+    np.testing.assert_array_equal(y[2], m.masks[1][:32, :32])

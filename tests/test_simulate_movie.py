@@ -1,0 +1,120 @@
+"""The synthetic in-situ movie generator: shapes, determinism, physics of the contrast,
+the SEI time law and its truth, error paths."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from mltem.simulate import MOVIE_CLASSES, sei_time_law, simulate_movie
+
+
+@pytest.fixture(scope="module")
+def liquid():
+    return simulate_movie(6, (96, 96), seed=3, n_dendrites=2, n_bubbles=2, n_deposits=1)
+
+
+def test_shapes_types_and_calibration(liquid):
+    m = liquid
+    assert m.frames.shape == m.masks.shape == (6, 96, 96)
+    assert m.frames.dtype == np.float32 and m.masks.dtype == np.uint8
+    assert m.masks.max() <= 4 and MOVIE_CLASSES[0] == "electrolyte" and len(MOVIE_CLASSES) == 5
+    assert m.pixel_size_nm == 5.0 and m.frame_time_s == 0.5
+    assert_allclose(m.time_s, 0.5 * np.arange(6))
+    assert len(m.dendrite_tips) == 6 and all(t.shape[1] == 2 for t in m.dendrite_tips)
+    assert set(m.truth()) >= {"sei_thickness_nm", "lithium_area_nm2", "dendrite_tips"}
+
+
+def test_same_seed_same_movie_other_seed_other_movie(liquid):
+    again = simulate_movie(6, (96, 96), seed=3, n_dendrites=2, n_bubbles=2, n_deposits=1)
+    np.testing.assert_array_equal(again.frames, liquid.frames)
+    np.testing.assert_array_equal(again.masks, liquid.masks)
+    other = simulate_movie(6, (96, 96), seed=4, n_dendrites=2, n_bubbles=2, n_deposits=1)
+    assert not np.array_equal(other.masks, liquid.masks)
+
+
+def test_lithium_area_truth_is_the_mask_area(liquid):
+    area = (liquid.masks == 3).sum(axis=(1, 2)) * liquid.pixel_size_nm**2
+    assert_allclose(liquid.lithium_area_nm2, area)
+
+
+def test_bright_field_contrast_order():
+    # Noise-free, no blur-dominated thin layers: electrode darkest, bubbles brightest.
+    m = simulate_movie(3, (128, 128), seed=5, noise=False, n_bubbles=3, n_dendrites=0, n_deposits=0,
+                       sei_max_nm=100.0, pixel_size_nm=5.0)
+    f, k = m.frames[-1], m.masks[-1]
+    means = {c: f[k == c].mean() for c in range(5) if (k == c).sum() > 30}
+    assert means[1] < means[2] < means[0]
+    if 4 in means:
+        assert means[4] > means[0]
+
+
+def test_dose_sets_the_counts_and_poisson_noise():
+    lo = simulate_movie(2, (64, 64), seed=1, dose=10.0, n_dendrites=0, n_bubbles=0, n_deposits=0, electrode_fraction=0.2)
+    hi = simulate_movie(2, (64, 64), seed=1, dose=1000.0, n_dendrites=0, n_bubbles=0, n_deposits=0, electrode_fraction=0.2)
+    # Same seed, same camera: counts scale with the dose, relative noise with 1/sqrt(dose).
+    sel = lo.masks[0] == 0
+    r = np.median(hi.frames[0][sel]) / np.median(lo.frames[0][sel])
+    assert 70 < r < 130
+
+    def rel_noise(x):
+        d = np.diff(x[0][sel])  # robust (MAD): hot pixels and spikes are camera artefacts
+        return 1.4826 * np.median(np.abs(d - np.median(d))) / np.median(x[0][sel])
+    assert rel_noise(lo.frames) > 5 * rel_noise(hi.frames)  # sqrt(100) = 10, minus read noise/texture
+
+
+def test_electrode_only_moves_with_drift():
+    still = simulate_movie(4, (64, 64), seed=2, drift_px=0.0, n_dendrites=0, n_deposits=0, n_bubbles=0)
+    for t in range(1, 4):
+        np.testing.assert_array_equal(still.masks[t] == 1, still.masks[0] == 1)
+    moving = simulate_movie(4, (64, 64), seed=2, drift_px=2.0, n_dendrites=0, n_deposits=0, n_bubbles=0)
+    assert not np.array_equal(moving.masks[3] == 1, moving.masks[0] == 1)
+
+
+def test_sei_time_law_parabolic_then_saturating():
+    tau = 100.0
+    s = sei_time_law([0.01, 0.04, 1e4], sei0_nm=0.0, sei_max_nm=300.0, tau_s=tau)
+    assert_allclose(s[1] / s[0], 2.0, rtol=1e-3)  # S ~ sqrt(t) early (t << tau)
+    assert_allclose(s[2], 300.0)  # plateau
+    assert np.all(np.diff(sei_time_law(np.linspace(0, 500, 50), sei0_nm=20, sei_max_nm=300, tau_s=tau)) > 0)
+    with pytest.raises(ValueError, match="tau_s must be > 0"):
+        sei_time_law([1.0], sei0_nm=0, sei_max_nm=1, tau_s=0)
+
+
+def test_sei_truth_follows_the_law():
+    m = simulate_movie(8, (96, 96), seed=7, sei_max_nm=200.0, sei_tau_s=4.0, n_dendrites=0, n_deposits=0, n_bubbles=0)
+    p = m.params
+    law = sei_time_law(p["t_start_s"] + m.time_s, sei0_nm=p["sei0_nm"], sei_max_nm=200.0, tau_s=4.0)
+    # The truth is the law times the mean of the along-edge variation over the visible
+    # edge (amplitude <= 0.35, several periods): within 35 % and increasing.
+    assert np.all(np.abs(m.sei_thickness_nm / law - 1) < 0.35)
+    assert np.all(np.diff(m.sei_thickness_nm) > 0)
+
+
+def test_open_cell_has_no_bubbles_and_a_wire():
+    m = simulate_movie(4, (96, 96), kind="open", seed=1)
+    assert not (m.masks == 4).any() and (m.masks == 1).any() and (m.masks == 3).any()
+    assert m.kind == "open"
+
+
+def test_dendrites_grow():
+    m = simulate_movie(10, (128, 128), seed=11, n_dendrites=2, n_deposits=0, n_bubbles=0, drift_px=0.0)
+    assert m.longest_dendrite_nm[-1] > m.longest_dendrite_nm[0]
+    assert m.lithium_area_nm2[-1] > m.lithium_area_nm2[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"kind": "vacuum"}, "kind must be"),
+        ({"n_frames": 0}, "n_frames must be a positive integer"),
+        ({"shape": (8, 64)}, "both >= 16"),
+        ({"dose": 0.0}, "dose must be > 0"),
+        ({"pixel_size_nm": -1.0}, "must be > 0"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    args = {"n_frames": 2, "shape": (32, 32), **kwargs}
+    n, shape = args.pop("n_frames"), args.pop("shape")
+    with pytest.raises(ValueError, match=match):
+        simulate_movie(n, shape, **args)
