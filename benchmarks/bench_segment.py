@@ -143,6 +143,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer movies (a smoke run)")
     ap.add_argument("--model", default="segment-unet")
+    ap.add_argument("--update-card", action="store_true",
+                    help="write the held-out figures into the model card's metrics (the card is not hashed)")
     args = ap.parse_args()
     os.environ.setdefault("MLTEM_PROGRESS", "0")
     from mltem.infer import default_threads
@@ -177,6 +179,20 @@ def main() -> int:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     a, c = result["network"]["all_in_range"], result["classical"]["all_in_range"]
+    if args.update_card:
+        from mltem.registry import read_card
+
+        cpath = card.path.with_suffix(".json")
+        full = read_card(cpath)
+        full.metrics.update({
+            "heldout_mean_iou": a["mean_iou"], "heldout_iou": a["iou"],
+            "heldout_sei_rel_error_median": a["sei_rel_error_median"],
+            "heldout_sei_frames_within_10pct": a["sei_frames_within_10pct"],
+            "gflop_per_512x512_frame": result["speed"][0]["gflop_per_frame"],
+            "onnx_fps_512x512_2_threads": result["speed"][0]["onnx_fps"],
+            "benchmark": "benchmarks/bench_segment.py (results/segment.json)",
+        })
+        full.write(cpath)
     print("\nheld-out, doses 15/60/250 e/px pooled")
     print(f"{'':12} {'mean IoU':>9} " + " ".join(f"{k:>11}" for k in a["iou"]) + f" {'SEI err med':>11} {'<=10 %':>7}")
     for name, r in (("network", a), ("classical", c)):

@@ -73,6 +73,7 @@ def test_cli_axis_override(wire_movie, tmp_path):
     (["--axis", "0", "0", "1", "1"], "shorter than 4 px"),
     (["--half-width", "3"], "goes with --axis"),
     (["--t0", "soon"], "--t0 must be"),
+    (["--x0", "left"], "--x0 must be"),
 ])
 def test_cli_option_errors(wire_movie, tmp_path, capsys, extra, match):
     path, _ = wire_movie

@@ -38,7 +38,7 @@ def contract_movie(tmp_path):
 def sim_movie(tmp_path):
     from mltem.simulate import simulate_movie
 
-    m = simulate_movie(5, (96, 96), seed=4, dose=300.0, pixel_size_nm=4.0, frame_time_s=2.0, n_dendrites=1, n_bubbles=1)
+    m = simulate_movie(5, (192, 192), seed=4, dose=300.0, pixel_size_nm=4.0, frame_time_s=2.0, n_dendrites=1, n_bubbles=1)
     return _save(tmp_path / "sim.hspy", m.frames, scale=4.0, dt=2.0), m
 
 
@@ -80,12 +80,14 @@ def test_network_on_a_simulated_movie(sim_movie, tmp_path):
         pytest.skip("the shipped model is not installed")
     path, m = sim_movie
     out = tmp_path / "net"
-    assert main(["--quiet", "segment", str(path), "--out", str(out), "--tile", "64", "--smooth-frames", "1"]) == 0
-    summary, rows = _check_outputs(out, 5, (96, 96), 4.0, 2.0)
+    assert main(["--quiet", "segment", str(path), "--out", str(out), "--tile", "128", "--overlap", "32", "--smooth-frames", "1"]) == 0
+    summary, rows = _check_outputs(out, 5, (192, 192), 4.0, 2.0)
     assert summary["models"][0]["name"] == "segment-unet" and len(summary["models"][0]["sha256"]) == 64
-    # the network's SEI thickness on this high-dose movie is within 15 % of the truth
+    # On this high-dose movie, run in 128 px tiles overlapping by 32 px, the network's
+    # SEI thickness is within 10 % of the truth per frame (measured: within 2 %; on
+    # exact masks the estimator is within ~2 %, see test_segment).
     sei = np.array([float(r["sei_thickness_nm"]) for r in rows])
-    np.testing.assert_allclose(sei, m.sei_thickness_nm, rtol=0.15)
+    np.testing.assert_allclose(sei, m.sei_thickness_nm, rtol=0.10)
 
 
 def test_uncalibrated_movie_is_measured_in_pixels(tmp_path):

@@ -10,6 +10,7 @@ from skimage.draw import disk, line
 from mltem import MltemError
 from mltem.segment import (
     classical_labels,
+    clean_labels,
     find_dendrites,
     iou_per_class,
     load_labelled_frames,
@@ -332,3 +333,19 @@ def test_segment_task_mixes_in_user_labels(tmp_path):
     # 2 synthetic frames + 2 labelled frames x 4 tiles of 32 px x 3 repeats
     assert x.shape == (2 + 2 * 4 * 3, 3, 32, 32) and y.shape == (26, 32, 32)
     np.testing.assert_array_equal(y[2], m.masks[1][:32, :32])
+
+
+def test_clean_labels_removes_specks_and_keeps_structures():
+    m = layer_mask(n=64, electrode=20, sei=8)
+    m[40:43, 50:52] = 2  # 6-px SEI speck in the electrolyte
+    m[10, 24] = 0  # 1-px electrolyte hole inside the SEI: kept (class 0 is the filler)
+    m[50:52, 45:48] = 3  # 6-px dead lithium fragment: kept (threshold 6)
+    out = clean_labels(m)
+    assert (out[40:43, 50:52] == 0).all()
+    assert out[10, 24] == 0 and (out[50:52, 45:48] == 3).all()
+    np.testing.assert_array_equal(out[:, :28], m[:, :28])
+    filled = clean_labels(m, min_size_px=(2, 64, 24, 6, 24))
+    assert filled[10, 24] == 2  # the hole takes the nearest label
+    assert clean_labels(np.stack([m, m])).shape == (2, 64, 64)
+    with pytest.raises(ValueError, match="one size per class"):
+        clean_labels(m, min_size_px=(1, 2))

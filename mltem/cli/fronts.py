@@ -19,6 +19,9 @@ def add_arguments(p) -> None:
                    help="with --axis: half-width of the band averaged across it (px, default 3)")
     p.add_argument("--t0", default="first", metavar="T0",
                    help="reaction start for the fit: 'first' (first frame, default), 'fit', or a time in s")
+    p.add_argument("--x0", default="fit", metavar="NM",
+                   help="front position at t0 for the fit: 'fit' (default) or a value in nm (e.g. 0 when the front "
+                        "enters from the axis origin at t0 but is not measurable there, as near a lattice image's edge)")
     p.add_argument("--pixel-size", type=float, metavar="NM", help="override the file's pixel size (nm/px)")
     p.add_argument("--frame-time", type=float, metavar="S", help="override the file's frame time (s)")
     p.add_argument("--model", default="fronts-unet", help="model for --method network (name or card path)")
@@ -83,6 +86,13 @@ def run(args) -> int:
             t0 = float(args.t0)
         except ValueError:
             raise MltemError(f"--t0 must be 'first', 'fit' or a time in s, got {args.t0!r}") from None
+    if args.x0 == "fit":
+        x0 = "fit"
+    else:
+        try:
+            x0 = float(args.x0)
+        except ValueError:
+            raise MltemError(f"--x0 must be 'fit' or a position in nm, got {args.x0!r}") from None
     axis = None
     if args.axis is not None:
         x0, y0, x1, y1 = args.axis
@@ -112,8 +122,12 @@ def run(args) -> int:
         else:
             tr = track_fronts(frames, pixel_size_nm=px, frame_time_s=dt, geometry=args.geometry, axis=axis,
                               mode=args.mode)
+    if t0 == "first":
+        # the movie's first frame, even where no front was measurable in it (lattice mode
+        # near the field's edge): fit_growth_law's "first" would take the first measured one
+        t0 = float(tr.time_s[0])
     with out.timer("kinetics"):
-        fit = fit_growth_law(tr.time_s, tr.measured_nm, t0=t0, bootstrap=args.bootstrap)
+        fit = fit_growth_law(tr.time_s, tr.measured_nm, t0=t0, x0=x0, bootstrap=args.bootstrap)
     n = len(frames)
     rows = [
         {"frame": i, "time_s": float(tr.time_s[i]), "front_position_nm": float(tr.position_nm[i]),
@@ -136,21 +150,23 @@ def run(args) -> int:
     out.save_array("kymograph.hspy", tr.kymograph,
                    axes=[{"name": "time", "scale": float(dt), "units": "s"},
                          {"name": "position", "scale": float(px), "units": "nm"}], signal_dims=1,
-                   quantity="intensity" if tr.mode == "contrast" else ("dilatation" if tr.mode == "lattice" else "reacted fraction"))
+                   quantity={"contrast": "intensity", "lattice": "dilatation", "swelling": "width gained since frame 0 (px)"}.get(tr.mode, "reacted fraction"))
     out.write_summary(
         parameters={"method": args.method, "geometry": args.geometry, "mode": args.mode, "axis_px": args.axis,
-                    "pixel_size_nm": px, "frame_time_s": dt, "t0": args.t0, "bootstrap": args.bootstrap},
+                    "pixel_size_nm": px, "frame_time_s": dt, "t0": args.t0, "x0": args.x0, "bootstrap": args.bootstrap},
         results={
             "n_frames": n, "geometry": tr.axis.geometry, "mode": tr.mode,
             "axis_start_xy_px": tr.axis.points[0].tolist(), "axis_end_xy_px": tr.axis.points[-1].tolist(),
             "exponent": fit.n, "rate": fit.k, "verdict": fit.verdict,
-            "final_position_nm": float(tr.position_nm[-1]),
+            "final_position_nm": float(tr.position_nm[np.nonzero(np.isfinite(tr.position_nm))[0][-1]]),
+            "frames_measured": int(np.isfinite(tr.measured_px).sum()),
             "measurement_std_nm": tr.kalman.measurement_std,
             "frames_per_s": n / max(sum(tr.timings_s.values()), 1e-9),
             "timings_s": tr.timings_s, "warning": kin["warning"],
         },
         models=models,
     )
-    print(f"front: {tr.position_nm[0]:.1f} -> {tr.position_nm[-1]:.1f} nm over {tr.time_s[-1] - tr.time_s[0]:.3g} s; "
+    first, last = np.nonzero(np.isfinite(tr.position_nm))[0][[0, -1]]
+    print(f"front: {tr.position_nm[first]:.1f} -> {tr.position_nm[last]:.1f} nm over {tr.time_s[-1] - tr.time_s[0]:.3g} s; "
           f"n = {fit.n:.3f} ({fit.verdict}); wrote {out.path}")
     return 0

@@ -1,11 +1,16 @@
 """``mltem index PATTERNS... --phase CIF_OR_NAME [--phase ...] --out DIR``: phase, zone axis and
-in-plane angle of SAED / nanobeam diffraction patterns."""
+in-plane angle of SAED / nanobeam diffraction patterns.
+
+Two methods: ``network`` (an ONNX classifier proposes the top-k (phase, zone) templates,
+template matching refines orientation and calibration among them) and ``classical``
+(template matching over every template). The default is the network when a model in
+``models/`` was trained on every requested phase, else classical."""
 from __future__ import annotations
 
 from mltem.cli._main import add_output_arguments
 
 COLUMNS = ["file", "frame", "phase", "zone_u", "zone_v", "zone_w", "inplane_deg", "score", "reliability",
-           "ref_hkl", "calibration_scale", "centre_y", "centre_x", "runner_up"]
+           "ref_hkl", "calibration_scale", "centre_y", "centre_x", "runner_up", "network_confidence"]
 
 
 def add_arguments(p) -> None:
@@ -24,12 +29,20 @@ def add_arguments(p) -> None:
     p.add_argument("--max-zones", type=int, default=8, help="zone axes per phase in the template bank (default 8)")
     p.add_argument("--min-score", type=float, default=0.15, help="patterns scoring below this are flagged 'none'")
     p.add_argument("--max-overlays", type=int, default=50, help="write at most this many overlay PNGs (default 50)")
+    p.add_argument("--method", choices=("network", "classical"),
+                   help="network: a trained model proposes the top-k templates and template matching refines them; "
+                        "classical: match every template. Default: network if a model knows all the phases, else classical")
+    p.add_argument("--model", metavar="NAME", help="index model (registry name or .onnx/.json path; default: the "
+                                                   "smallest model in models/ trained on all the phases)")
+    p.add_argument("--top-k", type=int, default=5, help="templates the network proposes for refinement (default 5)")
 
 
 def run(args) -> int:
     from mltem._errors import MltemError
     from mltem._progress import progress
-    from mltem.diffraction import IndexSettings, build_templates, index_pattern, load_phase, pixel_size_from_camera
+    from mltem.diffraction import (IndexSettings, build_templates, index_pattern, load_phase, pixel_size_from_camera,
+                                   prepare_pattern)
+    from mltem.diffraction._network import NetworkIndexer, model_for_phases
     from mltem.diffraction._patterns import open_patterns
     from mltem.diffraction._plot import overlay_figure, summary_figure
     from mltem.io import OutputDir
@@ -38,6 +51,10 @@ def run(args) -> int:
         raise MltemError(f"--scale-range must lie between 0 and 0.2, got {args.scale_range}")
     if args.max_zones < 1:
         raise MltemError(f"--max-zones must be >= 1, got {args.max_zones}")
+    if args.top_k < 1:
+        raise MltemError(f"--top-k must be >= 1, got {args.top_k}")
+    if args.model is not None and args.method == "classical":
+        raise MltemError("--model needs --method network (or no --method)")
     px_cli = args.pixel_size
     if px_cli is not None and not px_cli > 0:
         raise MltemError(f"--pixel-size must be positive, got {px_cli}")
@@ -54,6 +71,18 @@ def run(args) -> int:
     names = [p.name for p in phases]
     if len(set(names)) != len(names):
         raise MltemError(f"the same phase was given twice ({', '.join(names)})")
+    method, card, note = args.method or "auto", None, "classical template matching requested"
+    if method != "classical":
+        card, note = model_for_phases(phases, name=args.model)
+        if card is None:
+            if method == "network":
+                raise MltemError(f"--method network: {note}; train one with `mltem train index --config "
+                                 "train/configs/index.yaml --phase CIF ...` or use --method classical")
+            note += "; used classical template matching"
+            method = "classical"
+        else:
+            method = "network"
+            note = f"{note} proposes the top {args.top_k} templates; template matching refines them"
     sources = open_patterns(args.patterns)
     for s in sources:
         if s.pixel_size_inv_nm is None and px_cli is None:
@@ -64,6 +93,7 @@ def run(args) -> int:
                              min_score=args.min_score)
     with out.timer("templates"):
         bank = build_templates(phases, settings)
+        indexer = NetworkIndexer(card, bank, top_k=args.top_k) if method == "network" else None
     rows, n_overlays = [], 0
     total = sum(s.n_frames for s in sources)
     bar = progress(total=total, desc="index", unit="pattern")
@@ -72,14 +102,18 @@ def run(args) -> int:
             px = px_cli if px_cli is not None else s.pixel_size_inv_nm
             for i in range(s.n_frames):
                 img = s.frame(i)
-                res = index_pattern(img, bank, px)
+                conf = float("nan")
+                if indexer is None:
+                    res = index_pattern(img, bank, px)
+                else:
+                    res, conf = indexer.index(prepare_pattern(img, px, settings))
                 rows.append({
                     "file": s.path.name, "frame": i, "phase": res.phase, "zone_u": res.zone[0], "zone_v": res.zone[1],
                     "zone_w": res.zone[2], "inplane_deg": round(res.inplane_deg, 3) if res.phase != "none" else float("nan"),
                     "score": res.score, "reliability": res.reliability,
                     "ref_hkl": " ".join(str(v) for v in res.ref_hkl) if res.phase != "none" else "",
                     "calibration_scale": res.scale, "centre_y": res.centre_yx[0], "centre_x": res.centre_yx[1],
-                    "runner_up": res.second,
+                    "runner_up": res.second, "network_confidence": conf,
                 })
                 if n_overlays < args.max_overlays:
                     ph = next((p for p in phases if p.name == res.phase), None)
@@ -100,11 +134,16 @@ def run(args) -> int:
         "mean_reliability": float(sum(r["reliability"] for r in matched) / len(matched)) if matched else None,
         "n_templates": len(bank),
         "patterns_per_s": len(rows) / max(out.timings.get("index", 1e-9), 1e-9),
+        "method": "network+refinement" if method == "network" else "classical",
+        "method_note": note,
     }
     params = {"phases": [{"name": p.name, "source": p.source, "space_group": p.space_group} for p in phases],
               "pixel_size_inv_nm": px_cli, "energy_ev": settings.energy_ev, "scale_range": settings.scale_range,
-              "max_zones": settings.max_zones, "min_score": settings.min_score, "method": "classical template matching",
-              "templates": bank.labels}
-    out.write_summary(parameters=params, results=results)
-    print(f"indexed {len(matched)} of {len(rows)} patterns ({len(rows) - len(matched)} unmatched) -> {out.path / 'index.csv'}")
+              "max_zones": settings.max_zones, "min_score": settings.min_score,
+              "method": "network proposals + template refinement" if method == "network" else "classical template matching",
+              "top_k": args.top_k if method == "network" else None, "templates": bank.labels}
+    models = [{"name": card.name, "file": str(card.path), "sha256": card.sha256}] if card is not None else []
+    out.write_summary(parameters=params, results=results, models=models)
+    print(f"indexed {len(matched)} of {len(rows)} patterns ({len(rows) - len(matched)} unmatched; "
+          f"{results['method']}: {note}) -> {out.path / 'index.csv'}")
     return 0

@@ -11,6 +11,9 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--max-epochs", type=int, help="override the config's max_epochs")
     p.add_argument("--export", metavar="DIR", help="also export the trained model to ONNX in DIR")
+    p.add_argument("--phase", action="append", metavar="CIF_OR_NAME",
+                   help="index task only: train on these phases (CIF files or built-in names; repeat) instead of the "
+                        "config's; the model is exported as index-<phase names>")
 
 
 def run(args) -> int:
@@ -21,6 +24,15 @@ def run(args) -> int:
     cfg = load_config(args.config, seed=args.seed, max_epochs=args.max_epochs)
     if cfg.task != args.task:
         raise MltemError(f"config is for task '{cfg.task}', not '{args.task}'", path=args.config)
+    if args.phase:
+        if cfg.task != "index":
+            raise MltemError(f"--phase applies to the index task, not '{cfg.task}'")
+        import re
+        from pathlib import Path
+
+        cfg.data["phases"] = list(args.phase)
+        stems = [Path(p).stem if Path(p).suffix.lower() == ".cif" else p for p in args.phase]
+        cfg.export["name"] = ("index-" + "-".join(re.sub(r"[^A-Za-z0-9]+", "", s) for s in stems))[:60]
     out = OutputDir(args.out, force=args.force, inputs=[args.config], command="train")
     with out.timer("train"):
         res = train(cfg, out.path, progress_bar=not args.quiet)

@@ -26,6 +26,7 @@ from mltem.diffraction._index import (
     prepare_pattern,
 )
 from mltem.diffraction._kinematic import Spots, render_pattern, simulate_spots
+from mltem.diffraction._network import NetworkIndexer, model_for_phases, network_input
 from mltem.diffraction._preprocess import (
     Peaks,
     calibrate_from_standard,
@@ -45,7 +46,8 @@ __all__ = [
     "BUILTIN_PHASES", "IndexResult", "IndexSettings", "Peaks", "Phase", "Prepared", "Reflections", "Spots",
     "TemplateBank", "ZoneAxis", "build_templates", "calibrate_from_standard", "correct_ellipse",
     "electron_scattering_factor", "electron_wavelength_nm", "find_centre", "find_spots", "fit_ellipse",
-    "index_pattern", "invalid_mask", "load_phase", "match_templates", "phase_from_structure",
+    "index_pattern", "invalid_mask", "load_phase", "match_templates", "model_for_phases", "NetworkIndexer",
+    "network_input", "phase_from_structure",
     "pixel_size_from_camera", "polar_transform", "prepare_pattern", "radial_profile", "reflections",
     "remove_background", "render_pattern", "simulate_spots", "zone_axes", "zone_rotation",
 ]

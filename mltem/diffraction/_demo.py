@@ -48,8 +48,13 @@ def demo_step(out: Path) -> str:
     table = "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
     table += "\n".join("| " + " | ".join(l.split(",")[:9]) + " |" for l in lines[1:])
     overlays = sorted(p.name for p in out.glob("overlay_*.png"))[:3]
+    import json
+
+    res = json.loads((out / "summary.json").read_text(encoding="utf-8"))["results"]
+    how = ("a network proposing the top templates, refined by template matching" if res.get("method") == "network+refinement"
+           else "template matching")
     figs = " ".join(f"![{n}]({out.name}/{n})" for n in overlays)
     return ("## SAED indexing (`mltem index`)\n\n"
             f"{len(lines) - 1} simulated patterns ({', '.join(EXAMPLE_PHASES)}; beam stop, noise, calibration "
-            "1.5 % off) indexed by template matching:\n\n" + table + "\n\n"
+            f"1.5 % off) indexed by {how}:\n\n" + table + "\n\n"
             f"![summary]({out.name}/summary.png)\n\n{figs}\n")

@@ -28,6 +28,7 @@ from mltem.fronts._track import (
     segment_frames,
     track_fronts,
     track_fronts_network,
+    width_kymograph,
 )
 
 __all__ = [
@@ -36,5 +37,5 @@ __all__ = [
     "axis_from_points", "detect_axis", "fit_growth_law", "foreground_mask", "front_positions",
     "growth_verdict", "is_lattice_image", "kalman_smooth", "measure_drift", "measurement_noise",
     "network_input", "plot_kymograph", "sample_kymograph", "segment_frames", "track_fronts",
-    "track_fronts_network",
+    "track_fronts_network", "width_kymograph",
 ]

@@ -18,7 +18,8 @@ from mltem.fronts._geometry import (
 )
 from mltem.fronts._kalman import KalmanTrack, kalman_smooth
 
-__all__ = ["FrontTrack", "front_positions", "track_fronts", "track_fronts_network", "is_lattice_image", "METHODS", "MODES"]
+__all__ = ["FrontTrack", "front_positions", "track_fronts", "track_fronts_network", "is_lattice_image", "width_kymograph",
+           "METHODS", "MODES"]
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,17 @@ class FrontTrack:
     velocity_nm_s, velocity_std_nm_s : numpy.ndarray
         (frame,) Kalman velocity and its standard deviation, nm/s.
     kymograph : numpy.ndarray
-        (frame, M) the profile the front was found in (intensity, strain or reacted
-        probability), column ``j`` at ``j`` px from the origin.
+        (frame, M) the profile the front was found in (intensity, dilatation, reacted
+        fraction or wire width), column ``j`` at ``j`` px from the origin.
     axis : FrontAxis
     drift_px : numpy.ndarray
         (frame, 2) measured drift ``(dy, dx)``.
     pixel_size_nm : float
     method, mode : str
-        ``"classical"``/``"network"`` and ``"contrast"``/``"lattice"``/``"mask"``.
+        ``"classical"``/``"network"``; what the front was found in: ``"contrast"``
+        (intensity), ``"lattice"`` (GPA dilatation), ``"mask"`` (network's reacted
+        class), ``"swelling"`` (width of the network's material mask) or
+        ``"mask+swelling"`` (both, averaged).
     kalman : KalmanTrack
     timings_s : dict
     """
@@ -166,22 +170,48 @@ def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6, ret
     return pos
 
 
-def is_lattice_image(image, *, threshold: float = 30.0) -> bool:
+def is_lattice_image(image, *, threshold: float = 50.0) -> bool:
     """Whether an image shows resolved lattice fringes (sharp strong spots in its spectrum).
 
-    The largest power at frequencies above 1/16 px^-1, relative to the median power there,
-    exceeds ``threshold`` only for periodic structure.
+    Above 1/16 px^-1, the strongest Fourier component must be a sharp spot (``threshold``
+    times stronger than the spectrum at 0.75 and 1.33 times its frequency in the same
+    direction; edges and textures fall off smoothly instead), and the 32 strongest
+    components must hold at least 15 % of that power (a periodic lattice concentrates it).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (y, x) frame.
+    threshold : float
+        Sharpness the strongest spot must exceed.
+
+    Returns
+    -------
+    bool
     """
     img = np.asarray(image, dtype=np.float32)
+    if img.ndim != 2:
+        raise ValueError(f"image must be (y, x), got shape {img.shape}")
+    H, W = img.shape
     img = img - img.mean()
-    win = np.hanning(img.shape[0])[:, None] * np.hanning(img.shape[1])[None]
-    P = np.abs(np.fft.rfft2(img * win)) ** 2
-    ky = np.fft.fftfreq(img.shape[0])[:, None]
-    kx = np.fft.rfftfreq(img.shape[1])[None]
+    win = np.hanning(H)[:, None] * np.hanning(W)[None]
+    P = np.abs(np.fft.fft2(img * win)) ** 2
+    ky = np.fft.fftfreq(H)[:, None]
+    kx = np.fft.fftfreq(W)[None]
     hf = np.hypot(ky, kx) > 1 / 16
-    if not hf.any():
+    if not hf.any() or not P[hf].sum() > 0:
         return False
-    return bool(P[hf].max() / (np.median(P[hf]) + 1e-12) > threshold * img.size / 100)
+    Ph = np.where(hf, P, 0.0)
+    iy, ix = np.unravel_index(int(np.argmax(Ph)), P.shape)
+    k0 = np.array([ky[iy, 0], kx[0, ix]])
+
+    def power_at(f):
+        q = k0 * f
+        return P[int(round(q[0] * H)) % H, int(round(q[1] * W)) % W]
+
+    sharp = Ph[iy, ix] / max(power_at(0.75), power_at(1.33), 1e-12)
+    share = np.sort(P[hf])[::-1][:32].sum() / P[hf].sum()
+    return bool(sharp > threshold and share >= 0.15)
 
 
 def _check_frames(frames) -> np.ndarray:
@@ -226,6 +256,13 @@ def _search_end(K, axis: FrontAxis, ref_profile) -> np.ndarray:
 def _finish(time_s, measured, K, axis, drift, pixel_size_nm, method, mode, timings) -> FrontTrack:
     t = time.perf_counter()
     kal = kalman_smooth(time_s, measured * pixel_size_nm)
+    # before the first and after the last measured frame the smoother only extrapolates
+    # its motion model: no estimate there (NaN), rather than a confident-looking guess
+    fin = np.nonzero(np.isfinite(measured))[0]
+    outside = np.ones(len(measured), bool)
+    outside[fin[0] : fin[-1] + 1] = False
+    for name in ("position", "position_std", "velocity", "velocity_std"):
+        getattr(kal, name)[outside] = np.nan
     timings["kalman"] = time.perf_counter() - t
     return FrontTrack(
         time_s=time_s, measured_px=measured, position_nm=kal.position, position_std_nm=kal.position_std,
@@ -336,27 +373,26 @@ def _aligned(frame, shift):
 
 
 def _track_lattice(frames, ts, pixel_size_nm, geometry, axis, timings):
-    from mltem.gpa import gpa_stack
+    """Front from GPA's dilatation (see :mod:`mltem.fronts._lattice`)."""
+    from mltem.fronts._geometry import _normals, _resample_polyline
+    from mltem.fronts._lattice import lattice_fronts
 
-    t = time.perf_counter()
-    res = gpa_stack(frames, register=True)
-    dil = res.strain[:, 0] + res.strain[:, 1]
-    med = np.nanmedian(dil[0])
-    dil = np.where(np.isfinite(dil), dil, med).astype(np.float32)
-    timings["gpa"] = time.perf_counter() - t
+    if geometry not in ("auto", "planar"):
+        raise ValueError(f"the lattice mode tracks planar fronts across the field, not geometry={geometry!r}")
     t = time.perf_counter()
     if axis is None:
-        axis = detect_axis(dil[0], frames_late=dil[-1], geometry="planar" if geometry == "auto" else geometry,
-                           mask=np.ones(dil.shape[1:], bool))
-        # keep clear of GPA's unreliable edges along the band
-        axis.half_width_px = min(axis.half_width_px, max(2.0, 0.5 * min(dil.shape[1:]) - res.margin_px))
-    timings["geometry"] = time.perf_counter() - t
-    t = time.perf_counter()
-    K = sample_kymograph(dil, axis)
-    measured = front_positions(K)
-    timings["fronts"] = time.perf_counter() - t
-    drift = res.drift_px if res.drift_px is not None else np.zeros((len(frames), 2))
-    return _finish(ts, measured, K, axis, drift, pixel_size_nm, "classical", "lattice", timings)
+        lf = lattice_fronts(frames)
+    else:
+        d = axis.points[-1] - axis.points[0]
+        lf = lattice_fronts(frames, origin=axis.points[0], direction=d, half_width_px=axis.half_width_px)
+    timings["gpa_fronts"] = time.perf_counter() - t
+    if axis is None:
+        H, W = frames.shape[1:]
+        M = lf.kymograph.shape[1]
+        pts = _resample_polyline(np.array([lf.origin_xy, lf.origin_xy + (M - 1) * lf.direction_xy]))
+        axis = FrontAxis("planar", pts, _normals(pts), 0.5 * min(H, W) - lf.margin_px,
+                         (float((W - 1) / 2), float((H - 1) / 2)), 0.5 * (M - 1))
+    return _finish(ts, lf.measured_px, lf.kymograph, axis, lf.drift_px, pixel_size_nm, "classical", "lattice", timings)
 
 
 def _pad_to(x, m):
@@ -415,7 +451,11 @@ def track_fronts_network(
 
     The material mask of frame 0 gives the axis (as in :func:`track_fronts`); the
     reacted fraction ``P(reacted) / (P(reacted) + P(unreacted))`` is sampled along it,
-    and the front is the area under that profile near its step (levels 1 and 0).
+    and the front is the area under that profile near its step (levels 1 and 0). For
+    wires, the width of the material mask along the axis (the reacted part swells) gives
+    a second front; the two are combined when both are valid, and the swelling front
+    alone is used when the network does not see the reacted class (e.g. where the
+    reacted material's brighter contrast cancels its larger thickness).
 
     Parameters
     ----------
@@ -465,6 +505,90 @@ def track_fronts_network(
     t = time.perf_counter()
     reacted = prob[:, 2] / np.maximum(prob[:, 1] + prob[:, 2], 1e-6)
     K = sample_kymograph(reacted, axis, shifts=drift)
-    measured = front_positions(K, end=_search_end(K, axis, K[0]), levels=(1.0, 0.0))
+    end = _search_end(K, axis, K[0])
+    measured = front_positions(K, end=end, levels=(1.0, 0.0))
+    mode = "mask"
+    if axis.geometry == "wire":
+        measured, K, mode = _with_swelling(measured, K, 1 - prob[:, 0], axis, drift, end)
     timings["fronts"] = time.perf_counter() - t
-    return _finish(ts, measured, K, axis, drift, pixel_size_nm, "network", "mask", timings)
+    return _finish(ts, measured, K, axis, drift, pixel_size_nm, "network", mode, timings)
+
+
+#: Reacted-class level behind the front below which the network's reacted class is not trusted.
+MIN_REACTED_LEVEL = 0.8
+#: Contrast-to-noise ratio of the width step below which the swelling signal is not trusted.
+MIN_SWELLING_CNR = 8.0
+
+
+def reacted_level(K, measured) -> float:
+    """Median reacted fraction well behind the front (>= 3 px) in frames where it has moved.
+
+    ``nan`` when the front never moves more than 8 px.
+    """
+    vals = []
+    for t in range(len(K)):
+        j = int(round(measured[t]))
+        if j > 8:
+            vals.append(float(np.mean(K[t, max(0, j - 15) : j - 3])))
+    return float(np.median(vals)) if vals else float("nan")
+
+
+def width_kymograph(material, axis: FrontAxis, *, shifts=None, reach: float | None = None) -> np.ndarray:
+    """Local width of a wire (px) along its axis in every frame, from a material probability.
+
+    Parameters
+    ----------
+    material : numpy.ndarray
+        (frame, y, x) probability (or fraction) of material, 0..1.
+    axis : FrontAxis
+        Wire axis.
+    shifts : numpy.ndarray, optional
+        (frame, 2) drift ``(dy, dx)``.
+    reach : float, optional
+        Half-width of the band summed across the axis, px; default twice the wire radius
+        (room for swelling up to 100 %).
+
+    Returns
+    -------
+    numpy.ndarray
+        (frame, M) float32 width in px.
+    """
+    import copy
+
+    reach = 2.0 * axis.radius_px if reach is None else float(reach)
+    if not reach > 0:
+        raise ValueError(f"reach must be > 0, got {reach}")
+    band = copy.copy(axis)
+    band.half_width_px = max(1.0, round(reach))
+    n = max(3, int(round(2 * band.half_width_px)) + 1)
+    return sample_kymograph(material, band, shifts=shifts) * np.float32(n)
+
+
+def _with_swelling(measured, K, material, axis, drift, end):
+    """Combine the reacted-class front with the swelling front from the material mask's width.
+
+    A wire swells behind the front: its width gained since frame 0 steps down at the
+    front. The network's material class (background vs
+    material) is far more reliable than its reacted class when the contrast change and the
+    thickness change cancel. Each signal is used if it is valid (reacted level behind the
+    front >= :data:`MIN_REACTED_LEVEL`; width step contrast-to-noise >= :data:`MIN_SWELLING_CNR`);
+    with both, positions are averaged with inverse-variance weights (noise from second
+    differences, :func:`measurement_noise`).
+    """
+    from mltem.fronts._kalman import measurement_noise
+
+    Kw = width_kymograph(material, axis, shifts=drift)
+    # swelling = width gained since frame 0: what does not change (the wire leaving the
+    # frame, tapering, neighbours) cancels
+    Kw = Kw - Kw[:1]
+    pw, cnr_w = front_positions(Kw, end=end, return_quality=True)
+    ok_r = reacted_level(K, measured) >= MIN_REACTED_LEVEL
+    ok_w = cnr_w >= MIN_SWELLING_CNR
+    log.info("network front: reacted class %s, swelling (width CNR %.1f) %s", "valid" if ok_r else "not valid",
+             cnr_w, "valid" if ok_w else "not valid")
+    if ok_w and not ok_r:
+        return pw, Kw, "swelling"
+    if ok_r and ok_w:
+        wr, ww = measurement_noise(measured) ** -2, measurement_noise(pw) ** -2
+        return (wr * measured + ww * pw) / (wr + ww), K, "mask+swelling"
+    return measured, K, "mask"

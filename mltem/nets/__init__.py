@@ -5,7 +5,7 @@ from mltem._errors import MltemError
 
 __all__ = ["ARCHITECTURES", "create_net"]
 
-ARCHITECTURES = {"unet": "UNet", "spectrum": "SpectrumNet"}
+ARCHITECTURES = {"unet": "UNet", "spectrum": "SpectrumNet", "pattern": "mltem.nets._pattern:PatternNet"}
 
 
 def create_net(name: str, **kwargs):
@@ -23,7 +23,14 @@ def create_net(name: str, **kwargs):
 
     if name not in ARCHITECTURES:
         raise MltemError(f"unknown network '{name}'; available: {', '.join(sorted(ARCHITECTURES))}")
-    cls = getattr(_unet, ARCHITECTURES[name])
+    target = ARCHITECTURES[name]
+    if ":" in target:  # "module:Class" of an architecture in its own module
+        import importlib
+
+        mod, _, target = target.partition(":")
+        cls = getattr(importlib.import_module(mod), target)
+    else:
+        cls = getattr(_unet, target)
     try:
         return cls(**kwargs)
     except TypeError as exc:

@@ -5,7 +5,7 @@ velocity), calibrated in nm and s.
 Inference needs numpy, scipy, scikit-image and onnxruntime; training the network
 (``mltem.segment._task``) needs ``mltem[train]``.
 """
-from mltem.segment._classical import classical_labels, temporal_mode
+from mltem.segment._classical import classical_labels, clean_labels, temporal_mode
 from mltem.segment._infer import DEFAULT_MODEL, load_segment_model, segment_frames, segment_stream
 from mltem.segment._labels import find_label_files, load_labelled_frames, tile_pairs
 from mltem.segment._measure import (
@@ -32,6 +32,7 @@ __all__ = [
     "Dendrite",
     "FrameMeasurement",
     "classical_labels",
+    "clean_labels",
     "find_dendrites",
     "find_label_files",
     "iou_per_class",

@@ -20,7 +20,7 @@ from scipy import ndimage as ndi
 
 from mltem.segment._preprocess import normalise_frames
 
-__all__ = ["classical_labels", "temporal_mode"]
+__all__ = ["classical_labels", "clean_labels", "temporal_mode"]
 
 _S8 = np.ones((3, 3), bool)
 
@@ -62,6 +62,54 @@ def temporal_mode(labels: np.ndarray, size: int, *, n_classes: int = 5) -> np.nd
         ccentre = np.take_along_axis(counts, centre[None].astype(np.int64), 0)[0]
         out[t] = np.where(ccentre == cbest, centre, best)
     return out
+
+
+def clean_labels(labels: np.ndarray, *, min_size_px=(0, 64, 24, 6, 24)) -> np.ndarray:
+    """Remove specks: components smaller than ``min_size_px[class]`` take the nearest label.
+
+    Small islands of a class (8-connected) are cleared and every cleared pixel gets the
+    label of the nearest kept pixel (exact Euclidean distance transform). Class 0 is the
+    filler and is never removed when its threshold is 0; holes in a region (e.g. noise
+    specks of electrolyte inside the SEI) are filled when ``min_size_px[0]`` > 0.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (frame, y, x) or (y, x) integer classes 0..4.
+    min_size_px : sequence of int
+        Smallest component kept, per class, px. The defaults keep dead-lithium
+        fragments (6 px) but drop specks of electrode, SEI and bubble.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 labels of the same shape.
+    """
+    lab = np.asarray(labels)
+    if lab.ndim not in (2, 3):
+        raise ValueError(f"labels must be (frame, y, x) or (y, x), got shape {lab.shape}")
+    if len(min_size_px) != 5:
+        raise ValueError(f"min_size_px needs one size per class (5), got {len(min_size_px)}")
+    single = lab.ndim == 2
+    lab = (lab[None] if single else lab).astype(np.uint8)
+    out = lab.copy()
+    for t in range(len(lab)):
+        drop = np.zeros(lab.shape[1:], bool)
+        for c, smin in enumerate(min_size_px):
+            if smin <= 0:
+                continue
+            m = lab[t] == c
+            if not m.any():
+                continue
+            cc, n = ndi.label(m, _S8)
+            sizes = np.bincount(cc.ravel(), minlength=n + 1)
+            small = sizes < smin
+            small[0] = False
+            drop |= small[cc]
+        if drop.any() and not drop.all():
+            _, (iy, ix) = ndi.distance_transform_edt(drop, return_indices=True)
+            out[t] = lab[t][iy, ix]
+    return out[0] if single else out
 
 
 def _mad_sigma(v: np.ndarray) -> float:

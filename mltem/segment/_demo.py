@@ -53,14 +53,17 @@ def demo_step(out: Path) -> str:
     summary = json.loads((out / "summary.json").read_text())
     sim = io.load(movie).original_metadata.get_item("simulation")
     true_sei = list(sim["sei_thickness_nm"]) if sim is not None else [float("nan")] * len(rows)
-    true_area = list(sim["lithium_area_nm2"]) if sim is not None else [float("nan")] * len(rows)
-    lines = ["| frame | time (s) | SEI (nm) | true SEI (nm) | Li area (10^3 nm^2) | true Li area | dendrites | longest (nm) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r, ts, ta in zip(rows, true_sei, true_area):
+    nan = [float("nan")] * len(rows)
+    true_area = list(sim["lithium_area_nm2"]) if sim is not None else nan
+    true_n = list(sim["dendrite_count"]) if sim is not None else nan
+    true_long = list(sim["longest_dendrite_nm"]) if sim is not None else nan
+    lines = ["| frame | time (s) | SEI (nm) | true SEI (nm) | Li area (10^3 nm^2) | true Li area | dendrites | true | "
+             "longest (nm) | true longest (nm) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r, ts, ta, tn, tl in zip(rows, true_sei, true_area, true_n, true_long):
         sei = float(r["sei_thickness_nm"]) if r["sei_thickness_nm"] else float("nan")
         lines.append(f"| {r['frame']} | {float(r['time_s']):.0f} | {sei:.1f} | {ts:.1f} | "
-                     f"{float(r['lithium_area_nm2']) / 1e3:.1f} | {ta / 1e3:.1f} | {r['dendrite_count']} | "
-                     f"{float(r['longest_dendrite_nm']):.0f} |")
+                     f"{float(r['lithium_area_nm2']) / 1e3:.1f} | {ta / 1e3:.1f} | {r['dendrite_count']} | {tn:.0f} | "
+                     f"{float(r['longest_dendrite_nm']):.0f} | {tl:.0f} |")
     model = summary["models"][0]["name"] if summary["models"] else "classical labeller"
     d = out.name
     return (

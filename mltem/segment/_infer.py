@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from mltem._errors import MltemError
-from mltem.segment._classical import classical_labels, temporal_mode
+from mltem.segment._classical import classical_labels, clean_labels, temporal_mode
 from mltem.segment._preprocess import normalise_frames, stack_neighbours
 
 __all__ = ["DEFAULT_MODEL", "load_segment_model", "segment_frames", "segment_stream"]
@@ -46,7 +46,7 @@ def _predict(m, x, *, tile, overlap, multiple, batch_size):
 
 
 def segment_frames(frames: np.ndarray, *, model=DEFAULT_MODEL, tile: int = 512, overlap: int = 32,
-                   smooth_frames: int = 3, batch_size: int = 4) -> np.ndarray:
+                   smooth_frames: int = 3, batch_size: int = 4, clean: bool = True) -> np.ndarray:
     """Segment an in-memory movie with the network.
 
     Parameters
@@ -63,6 +63,8 @@ def segment_frames(frames: np.ndarray, *, model=DEFAULT_MODEL, tile: int = 512, 
         Window of the temporal majority filter (1: none).
     batch_size : int
         Tiles per onnxruntime call.
+    clean : bool
+        Remove specks with :func:`mltem.segment.clean_labels` (after the temporal filter).
 
     Returns
     -------
@@ -80,11 +82,13 @@ def segment_frames(frames: np.ndarray, *, model=DEFAULT_MODEL, tile: int = 512, 
     out = _predict(m, x, tile=tile, overlap=overlap, multiple=multiple, batch_size=batch_size)
     if smooth_frames > 1 and len(out) > 1:
         out = temporal_mode(out, smooth_frames)
+    if clean:
+        out = clean_labels(out)
     return out[0] if single else out
 
 
 def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, classical: bool = False, tile: int = 512,
-                   overlap: int = 32, smooth_frames: int = 3, batch_size: int = 4) -> np.ndarray:
+                   overlap: int = 32, smooth_frames: int = 3, batch_size: int = 4, clean: bool = True) -> np.ndarray:
     """Segment a long movie chunk by chunk (e.g. from :func:`mltem.io.iter_chunks`).
 
     Only the current chunk, one look-ahead chunk and the uint8 masks are held in
@@ -102,7 +106,7 @@ def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, c
     model : str, path or OnnxModel
     classical : bool
         Use the classical labeller instead of the network.
-    tile, overlap, smooth_frames, batch_size
+    tile, overlap, smooth_frames, batch_size, clean
         See :func:`segment_frames`.
 
     Returns
@@ -134,4 +138,7 @@ def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, c
             cur = nxt
     if smooth_frames > 1 and n_frames > 1:
         masks = temporal_mode(masks, smooth_frames)
+    if clean:
+        for i in range(0, n_frames, 64):
+            masks[i : i + 64] = clean_labels(masks[i : i + 64])
     return masks

@@ -178,7 +178,7 @@ def _grow_dendrite(rng, root, angle, *, t0, length, speed, radius, branchiness, 
         p = start + np.cumsum(d, 0)
         s = arc0 + step * np.arange(1, n + 1)
         b = t_start + step * np.arange(1, n + 1) / speed
-        r = r0 * np.clip(1.0 - 0.5 * np.arange(n) / n, 0.45, 1.0)
+        r = np.maximum(r0 * np.clip(1.0 - 0.4 * np.arange(n) / n, 0.6, 1.0), 1.1)
         pts.append(p)
         birth.append(b)
         rad.append(r)
@@ -192,7 +192,7 @@ def _grow_dendrite(rng, root, angle, *, t0, length, speed, radius, branchiness, 
             side = rng.choice([-1.0, 1.0])
             ba = ang[j] + side * rng.uniform(0.5, 1.0)
             bn = int(rng.uniform(0.2, 0.6) * (n - j))
-            walk(p[j], ba, bn, s[j], b[j], r[j] * rng.uniform(0.6, 0.9), False, level + 1)
+            walk(p[j], ba, bn, s[j], b[j], r[j] * rng.uniform(0.7, 0.9), False, level + 1)
 
     n = max(2, int(length / step))
     walk(np.asarray(root, float), angle, n, 0.0, t0, radius, True, 0)
@@ -485,7 +485,7 @@ class _LiquidGeometry:
             diss = rng.uniform(0.5, 1.0) * T if rng.random() < 0.35 else math.inf
             angle = math.atan2(self.n[0], self.n[1]) + rng.normal(0, 0.35)
             self.dendrites.append(_grow_dendrite(rng, root, angle, t0=t0, length=length, speed=speed,
-                                                 radius=rng.uniform(1.2, 4.0), branchiness=rng.uniform(0, 2.0),
+                                                 radius=rng.uniform(1.8, 4.5), branchiness=rng.uniform(0, 2.0),
                                                  t_dissolve=diss))
         self.deposits = []
         for _ in range(ng):
@@ -605,7 +605,7 @@ class _OpenGeometry:
             speed = length / max(T - t0, 1.0) * rng.uniform(0.8, 1.4)
             angle = math.atan2(side * self.r[0], side * self.r[1]) + rng.normal(0, 0.3)
             self.dendrites.append(_grow_dendrite(rng, root, angle, t0=t0, length=length, speed=speed,
-                                                 radius=rng.uniform(1.2, 3.0), branchiness=rng.uniform(0, 1.0)))
+                                                 radius=rng.uniform(1.8, 3.5), branchiness=rng.uniform(0, 1.0)))
         self.params = {"wire_width_px": float(self.w0), "n_dendrites": nd, "n_deposits": 0, "n_bubbles": 0}
 
     def contrast(self, rng):
@@ -614,8 +614,8 @@ class _OpenGeometry:
             "carbon": rng.uniform(0.05, 0.2),
             "wire": rng.uniform(1.0, 2.5),
             "lithiated": rng.uniform(0.5, 0.8),
-            "li2o": rng.uniform(0.4, 0.9),
-            "lithium": rng.uniform(0.25, 0.6),
+            "li2o": rng.uniform(0.6, 1.0),  # Li2O (2.0 g/cm3) is ~4x denser than Li (0.53)
+            "lithium": rng.uniform(0.15, 0.35),
             "window": 0.0,
             "bg_transmission": 1.0,
         }

@@ -43,6 +43,7 @@ TASKS: dict[str, str | type] = {
     "fronts": "mltem.fronts._task:FrontsTask",
     "valence": "mltem.eels._task:ValenceTask",
     "segment": "mltem.segment._task:SegmentTask",
+    "index": "mltem.diffraction._task:IndexTask",
 }
 
 

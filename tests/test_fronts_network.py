@@ -1,0 +1,96 @@
+"""The network front tracker with the shipped ``fronts-unet`` model on held-out movies.
+
+Held out: seeds >= 10**6 and a 144 x 288 px frame size, never used in training (training
+used 128-px crops of other seeds and sizes). Skipped only if the model or onnxruntime
+is missing.
+"""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from mltem.fronts import FrontAxis, axis_from_points, fit_growth_law, track_fronts_network, width_kymograph
+from mltem.simulate import simulate_front_movie
+
+pytest.importorskip("onnxruntime")
+
+
+def _shipped_model():
+    from mltem.registry import find_model
+
+    try:
+        return find_model("fronts-unet", task="fronts")
+    except Exception as exc:  # noqa: BLE001 - any failure to find it means: not shipped here
+        pytest.skip(f"shipped model fronts-unet not available: {exc}")
+
+
+def _rms(a, b):
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+def _held_out_wire(contrast, n):
+    return simulate_front_movie("wire", shape=(144, 288), n_frames=30, n=n, front_contrast=contrast,
+                                seed=10**6 + 4444, fluctuation=0.0)
+
+
+# Reacted darker: the network's reacted class and the wire's swelling both show the front.
+# Reacted brighter: its contrast and its larger thickness cancel, and the front is found
+# from the swelling of the network's material mask (the reacted class alone misses it).
+@pytest.mark.parametrize("contrast, n, modes", [(-0.3, 0.5, ("mask", "mask+swelling")), (0.3, 0.8, ("swelling",))])
+def test_shipped_model_tracks_held_out_wire(contrast, n, modes):
+    _shipped_model()
+    m = _held_out_wire(contrast, n)
+    tr = track_fronts_network(m.frames, pixel_size_nm=m.pixel_size_nm, frame_time_s=m.frame_time_s)
+    assert tr.method == "network" and tr.axis.geometry == "wire" and tr.mode in modes
+    # issue targets: <= 2 px RMS position error, exponent within +-0.05
+    assert _rms(tr.measured_px, m.front_px) <= 2.0
+    assert _rms(tr.position_nm / m.pixel_size_nm, m.front_px) <= 2.0  # Kalman-smoothed
+    assert np.all(tr.position_std_nm > 0) and tr.kalman.measurement_std > 0
+    fit = fit_growth_law(tr.time_s, tr.measured_nm, bootstrap=0)
+    assert abs(fit.n - n) <= 0.05
+
+
+def test_cli_network_uses_shipped_model(tmp_path):
+    import hyperspy.api as hs
+
+    from mltem.cli import main
+
+    card = _shipped_model()
+    m = _held_out_wire(-0.3, 0.5)
+    s = hs.signals.Signal2D(m.frames)
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = m.pixel_size_nm, "nm"
+    s.axes_manager.navigation_axes[0].scale = m.frame_time_s
+    s.axes_manager.navigation_axes[0].units = "s"
+    s.save(tmp_path / "wire.hspy")
+    out = tmp_path / "out"
+    assert main(["--quiet", "fronts", str(tmp_path / "wire.hspy"), "--method", "network", "--out", str(out),
+                 "--bootstrap", "0"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["models"][0]["sha256"] == card.sha256 and summary["models"][0]["name"] == "fronts-unet"
+    assert summary["parameters"]["method"] == "network" and summary["results"]["mode"] != "contrast"
+    with open(out / "fronts.csv") as f:
+        rows = list(csv.DictReader(f))
+    pos = np.array([float(r["measured_position_nm"]) for r in rows])
+    assert _rms(pos, m.front_nm) <= 2 * m.pixel_size_nm
+    assert all(float(r["front_position_std_nm"]) > 0 for r in rows)
+    assert abs(json.loads((out / "kinetics.json").read_text())["exponent"] - 0.5) <= 0.05
+
+
+def test_width_kymograph_known_width():
+    # a horizontal band 2 * 5.5 px wide (soft edges) along y = 20, widening to 2 * 7.5 px left of x = 30
+    yy, xx = np.mgrid[0:41, 0:80].astype(float)
+    half = np.where(xx < 30, 7.5, 5.5)
+    mat = np.clip(half + 0.5 - np.abs(yy - 20), 0, 1)[None]
+    ax = axis_from_points(0, 20, 79, 20, half_width_px=3.0)
+    w = width_kymograph(mat, ax, reach=10)
+    assert w.shape == (1, 80) and w.dtype == np.float32
+    assert_allclose(w[0, 5:25], 15.0, atol=0.05)
+    assert_allclose(w[0, 35:75], 11.0, atol=0.05)
+    assert isinstance(ax, FrontAxis)
+    with pytest.raises(ValueError, match="reach must be > 0"):
+        width_kymograph(mat, ax, reach=0)
