@@ -26,6 +26,7 @@ demo: $(STAMP)
 	$(BIN)/mltem demo --out $(DEMO_OUT) --force
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
