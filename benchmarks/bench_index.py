@@ -174,6 +174,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--pyxem-n", type=int, default=0, help="patterns of the pyxem comparison (3 phases); 0 skips it")
+    ap.add_argument("--pyxem-resolution", type=float, nargs="+", default=[2.0], help="pyxem orientation grids (degrees)")
     ap.add_argument("--top-k", type=int, default=5)
     ap.add_argument("--seed", type=int, default=2024)
     a = ap.parse_args()
@@ -192,6 +193,12 @@ def main():
         out["network"] = {"model": card.name, "sha256": card.sha256, "patterns_per_s": a.n / t_n, "time_s": t_n,
                           **evaluate(bank, data, res_n), **network_stats(data, conf, props)}
         out["network_layered_merged"] = evaluate(bank, data, res_n, merge=("LiCoO2", "NMC111"))
+        wrong = {}
+        for i, r in enumerate(res_n):
+            if data.template[i] >= 0 and r.template != data.template[i]:
+                key = f"{bank.labels[data.template[i]]} -> {bank.labels[r.template] if r.template >= 0 else 'none'}"
+                wrong[key] = wrong.get(key, 0) + 1
+        out["network"]["confusions"] = dict(sorted(wrong.items(), key=lambda kv: -kv[1]))
     else:
         out["network"] = {"error": note}
     res, t_idx = run_mltem(bank, data)
@@ -224,12 +231,14 @@ def main():
             r_n, _, _, t_nn = run_network(NetworkIndexer(sub_card, sub_bank, top_k=a.top_k), sub)
             cmp["mltem_network"] = {"patterns_per_s": a.pyxem_n / t_nn, **evaluate(sub_bank, sub, r_n),
                                     "phase_accuracy": float(np.mean([r.phase == p for r, p in zip(r_n, sub.phase)]))}
-        try:
-            cmp["pyxem"] = run_pyxem(sub_ph, sub)
-            best = cmp.get("mltem_network", cmp["mltem_classical"])
-            cmp["throughput_ratio_mltem_over_pyxem"] = best["patterns_per_s"] / cmp["pyxem"]["patterns_per_s"]
-        except Exception as exc:  # noqa: BLE001 - record why the reference could not run
-            cmp["pyxem"] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}", "traceback_tail": traceback.format_exc()[-600:]}
+        best = cmp.get("mltem_network", cmp["mltem_classical"])
+        for res_deg in a.pyxem_resolution:
+            key = f"pyxem_{res_deg:g}deg"
+            try:
+                cmp[key] = run_pyxem(sub_ph, sub, resolution_deg=res_deg)
+                cmp[key]["throughput_ratio_mltem_over_pyxem"] = best["patterns_per_s"] / cmp[key]["patterns_per_s"]
+            except Exception as exc:  # noqa: BLE001 - record why the reference could not run
+                cmp[key] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}", "traceback_tail": traceback.format_exc()[-600:]}
         out["pyxem"] = cmp
         (HERE / "results" / "index.json").write_text(json.dumps(out, indent=2) + "\n")
     rows = [("classical", out["mltem"], out["mltem_layered_merged"])]

@@ -172,8 +172,13 @@ def main() -> int:
               f"p90 {net['sei_rel_error_p90']:.3f} within 10 % {net['sei_frames_within_10pct']:.2f} | "
               f"classical mean IoU {cls['mean_iou']:.3f}", flush=True)
     movies = [m for ms in net_all for m in ms]
-    result["network"]["all_in_range"] = evaluate(movies, lambda f: segment_frames(f, model=card.path, tile=256, smooth_frames=3))
+    net_pred = lambda f: segment_frames(f, model=card.path, tile=256, smooth_frames=3)  # noqa: E731
+    result["network"]["all_in_range"] = evaluate(movies, net_pred)
     result["classical"]["all_in_range"] = evaluate(movies, lambda f: classical_labels(f))
+    for kind in ("liquid", "open"):
+        sub = [m for m in movies if m.kind == kind]
+        result["network"][f"all_in_range_{kind}"] = evaluate(sub, net_pred)
+        result["classical"][f"all_in_range_{kind}"] = evaluate(sub, lambda f: classical_labels(f))
     result["speed"] = speed(card, threads, 3 if args.quick else 10)
     out = HERE / "results" / "segment.json"
     out.parent.mkdir(exist_ok=True)
@@ -194,9 +199,11 @@ def main() -> int:
         })
         full.write(cpath)
     print("\nheld-out, doses 15/60/250 e/px pooled")
-    print(f"{'':12} {'mean IoU':>9} " + " ".join(f"{k:>11}" for k in a["iou"]) + f" {'SEI err med':>11} {'<=10 %':>7}")
-    for name, r in (("network", a), ("classical", c)):
-        print(f"{name:12} {r['mean_iou']:>9.3f} " + " ".join(f"{v:>11.3f}" for v in r["iou"].values())
+    print(f"{'':18} {'mean IoU':>9} " + " ".join(f"{k:>11}" for k in a["iou"]) + f" {'SEI err med':>11} {'<=10 %':>7}")
+    rows = [("network", a), ("classical", c)]
+    rows += [(f"{n} {k}", result[n][f"all_in_range_{k}"]) for k in ("liquid", "open") for n in ("network", "classical")]
+    for name, r in rows:
+        print(f"{name:18} {r['mean_iou']:>9.3f} " + " ".join(f"{v:>11.3f}" for v in r["iou"].values())
               + f" {r['sei_rel_error_median']:>11.3f} {r['sei_frames_within_10pct']:>7.2f}")
     print(f"\n{'frame':>10} {'GFLOP':>6} {'torch fps':>10} {'onnx fps':>9} {'pipeline':>9} {'speed-up':>9}")
     for r in result["speed"]:

@@ -224,8 +224,9 @@ class NetworkIndexer:
         templates, prob, conf = self.propose([prep])
         cands = np.concatenate([templates[0], self.always])
         res = match_templates(prep, self.bank, templates=cands)
-        p_ans = dict(zip(templates[0].tolist(), prob[0].tolist())).get(res.template, 0.0)
-        res.reliability = float(res.reliability * np.sqrt(p_ans)) if len(self.always) == 0 else res.reliability
+        p = dict(zip(templates[0].tolist(), prob[0].tolist()))
+        if res.template in p:  # a template the network has no class for keeps the refinement's reliability
+            res.reliability = float(res.reliability * np.sqrt(p[res.template]))
         st = self.bank.settings
         if res.score < st.min_score or prep.n_spots < 3:
             res.phase, res.zone, res.template = "none", (0, 0, 0), -1
