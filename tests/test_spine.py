@@ -165,3 +165,19 @@ def test_unknown_task_and_network():
 def test_config_round_trip():
     cfg = TrainConfig.from_dict({"task": "x", "lr": 1})
     assert cfg.lr == 1.0 and TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_fine_tuning_starts_from_a_checkpoint(trained, tmp_path):
+    """With lr = 0 a fine-tuning run must keep the starting weights exactly."""
+    _, cfg, res = trained
+    ft = TrainConfig.from_dict({**cfg.to_dict(), "lr": 0.0, "max_epochs": 1, "init_from": str(res["checkpoint"])})
+    out = train(ft, tmp_path / "ft")
+    a = load_checkpoint(res["checkpoint"])["state_dict"]
+    b = load_checkpoint(out["checkpoint"])["state_dict"]
+    for k in a:
+        if "running" in k or "num_batches" in k:
+            continue  # batch-norm statistics do move in training mode
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    other = TrainConfig.from_dict({**ft.to_dict(), "net": {"base": 8}})
+    with pytest.raises(MltemError, match="cannot fine-tune from it: its network"):
+        train(other, tmp_path / "bad")

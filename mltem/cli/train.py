@@ -10,6 +10,7 @@ def add_arguments(p) -> None:
     add_output_arguments(p)
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--max-epochs", type=int, help="override the config's max_epochs")
+    p.add_argument("--init-from", metavar="CKPT", help="fine-tune: start from the weights of this model.ckpt")
     p.add_argument("--export", metavar="DIR", help="also export the trained model to ONNX in DIR")
     p.add_argument("--phase", action="append", metavar="CIF_OR_NAME",
                    help="index task only: train on these phases (CIF files or built-in names; repeat) instead of the "
@@ -21,7 +22,7 @@ def run(args) -> int:
     from mltem.io import OutputDir
     from mltem.training import export_checkpoint, load_config, train
 
-    cfg = load_config(args.config, seed=args.seed, max_epochs=args.max_epochs)
+    cfg = load_config(args.config, seed=args.seed, max_epochs=args.max_epochs, init_from=getattr(args, "init_from", None))
     if cfg.task != args.task:
         raise MltemError(f"config is for task '{cfg.task}', not '{args.task}'", path=args.config)
     if args.phase:
@@ -33,7 +34,8 @@ def run(args) -> int:
         cfg.data["phases"] = list(args.phase)
         stems = [Path(p).stem if Path(p).suffix.lower() == ".cif" else p for p in args.phase]
         cfg.export["name"] = ("index-" + "-".join(re.sub(r"[^A-Za-z0-9]+", "", s) for s in stems))[:60]
-    out = OutputDir(args.out, force=args.force, inputs=[args.config], command="train")
+    inputs = [args.config] + ([cfg.init_from] if cfg.init_from else [])
+    out = OutputDir(args.out, force=args.force, inputs=inputs, command="train")
     with out.timer("train"):
         res = train(cfg, out.path, progress_bar=not args.quiet)
     out._record(res["checkpoint"])

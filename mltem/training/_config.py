@@ -39,6 +39,9 @@ class TrainConfig:
         Task-specific augmentation settings (albumentations for images).
     export : dict
         ``name`` of the exported model and export options.
+    init_from : str
+        An mltem checkpoint (``model.ckpt``) whose network weights start the run
+        (fine-tuning); the network arguments must match. Empty: random initialisation.
     """
 
     task: str
@@ -54,6 +57,7 @@ class TrainConfig:
     data: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)
     export: dict = field(default_factory=dict)
+    init_from: str = ""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -70,6 +70,8 @@ def train(cfg: TrainConfig, out_dir, *, progress_bar: bool = False) -> dict:
     )
     net = _net_config(cfg, task)
     module = TaskModule(net=net, loss=task.loss, lr=cfg.lr, weight_decay=cfg.weight_decay, max_epochs=cfg.max_epochs)
+    if cfg.init_from:
+        _init_weights(module.net, cfg.init_from, net)
     trainer = L.Trainer(
         accelerator="cpu",
         devices=1,
@@ -110,6 +112,18 @@ def train(cfg: TrainConfig, out_dir, *, progress_bar: bool = False) -> dict:
     log.info("trained %s: %d steps in %.1f s; %s", cfg.task, trainer.global_step, t_fit, metrics)
     return {"checkpoint": path, "metrics": metrics, "train_time_s": t_fit, "data_time_s": t_data,
             "n_train": len(dm.train_set), "n_val": len(dm.val_set), "global_step": int(trainer.global_step)}
+
+
+def _init_weights(net, path, net_config: dict) -> None:
+    """Start from the weights of an earlier checkpoint (fine-tuning)."""
+    ckpt = load_checkpoint(path)
+    if ckpt["net"] != net_config:
+        raise MltemError(
+            f"cannot fine-tune from it: its network {ckpt['net']} differs from the config's {net_config}",
+            path=path,
+        )
+    net.load_state_dict(ckpt["state_dict"])
+    log.info("initialised the network from %s", path)
 
 
 def load_checkpoint(path) -> dict:
