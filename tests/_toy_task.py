@@ -40,3 +40,25 @@ class DiskTask(Task):
 
     def export_info(self, cfg):
         return {"classes": list(self.classes), "dynamic_spatial": True, "normalisation": "none (unit-contrast test data)"}
+
+
+def peaks(n: int, length: int = 64, *, seed: int = 0):
+    """Spectra with one Gaussian peak in the left (class 0) or right (class 1) half."""
+    rng = np.random.default_rng(seed)
+    e = np.arange(length)
+    y = rng.integers(0, 2, n)
+    centre = np.where(y == 0, rng.uniform(8, 24, n), rng.uniform(40, 56, n))
+    x = np.exp(-((e[None] - centre[:, None]) ** 2) / 8.0) + rng.normal(0, 0.1, (n, length))
+    return x[:, None].astype(np.float32), y.astype(np.int64)
+
+
+class PeakTask(Task):
+    """One class label per sample (not per pixel)."""
+
+    name = "toy-peaks"
+    loss = "cross_entropy"
+    default_net = {"name": "spectrum", "length": 64, "out_features": 2, "channels": [8, 16], "hidden": 16}
+    classes = ("left", "right")
+
+    def make_data(self, cfg):
+        return peaks(cfg.data.get("n", 96), seed=cfg.seed)

@@ -31,15 +31,19 @@ def step_valence(out: Path) -> str:
         ratio = [float(r["l3_l2_ratio"]) for r in table if r["l3_l2_ratio"]]
         rel = [float(r["reliability"]) for r in table if r["reliability"]]
         mean = lambda a: sum(a) / len(a) if a else float("nan")  # noqa: E731
-        rows.append(f"| `{f.name}` | {el} | {len(table)} | {mean(v):.2f} | {min(v):.2f}-{max(v):.2f} | {mean(ratio):.2f} | {mean(rel):.2f} |")
+        median = lambda a: sorted(a)[len(a) // 2] if a else float("nan")  # noqa: E731
+        rows.append(f"| `{f.name}` | {el} | {len(table)} | {mean(v):.2f} | {min(v):.2f}-{max(v):.2f} | {median(ratio):.2f} | {mean(rel):.2f} |")
         figs.append(f"![{el} valence, {f.name}]({out.name}/{name}/valence.png)")
     table = (
-        "| file | element | spectra | mean valence | range | L3/L2 (Pearson) | reliability |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+        "| file | element | spectra | mean valence | range | median L3/L2 (Pearson) | mean reliability |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
     return (
         "## EELS valence (`mltem valence`)\n\n"
         "Oxidation state from L2,3 edges by the shipped per-element networks, beside the classical white-line "
         "ratio and L3 onset. `mno_mn_l23.msa` is real MnO (Mn2+, uncalibrated axis); the NMC spectrum image is a "
-        "real layered cathode (nominally Ni2+/Ni3+, Co3+, Mn4+), deconvolved with its low-loss.\n\n"
+        "real layered cathode (nominally Ni2+/Ni3+, Co3+, Mn4+), deconvolved with its low-loss; its energy axis "
+        "is off by 12-23 eV (found and handled by the coarse edge alignment). A reliability near 0 (the weak, "
+        "noisy Co and Ni edges of this small map) says the spectra are unlike anything the network was trained "
+        "on: do not trust those valences.\n\n"
         + table + "\n\n" + " ".join(figs) + "\n"
     )

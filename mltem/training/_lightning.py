@@ -55,7 +55,8 @@ class ArrayDataset(Dataset):
                 x, y = np.moveaxis(r["image"], -1, 0), r["mask"]
             else:
                 x = np.moveaxis(self.transform(image=np.moveaxis(x, 0, -1))["image"], -1, 0)
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(np.ascontiguousarray(y))
+        # np.asarray keeps a per-sample class label 0-d (ascontiguousarray would make it (1,))
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.as_tensor(np.asarray(y))
 
 
 class ArrayDataModule(L.LightningDataModule):
