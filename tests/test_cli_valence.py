@@ -128,3 +128,33 @@ def test_errors(tmp_path, capsys, extra, match):
 def test_not_a_spectrum(tmp_path, capsys):
     assert main(["valence", str(EX / "lattice_hrtem.tif"), "--element", "Mn", "--out", str(tmp_path / "o")]) == 2
     assert "needs a spectrum" in capsys.readouterr().err
+
+
+def test_cli_train_valence_for_another_element(tmp_path):
+    """``mltem train valence --element EL`` retargets a config to a new element."""
+    import json
+
+    pytest.importorskip("lightning")
+    from mltem.cli import main
+
+    cfg = tmp_path / "v.yaml"
+    cfg.write_text(
+        "task: valence\nseed: 1\nmax_epochs: 1\nbatch_size: 32\nval_fraction: 0.25\n"
+        "net: {name: spectrum, length: 256, channels: [4, 8], hidden: 8}\n"
+        "data: {element: Mn, n: 64}\nexport: {name: valence-mn}\n"
+    )
+    out = tmp_path / "run"
+    assert main(["--quiet", "train", "valence", "--config", str(cfg), "--element", "Cu", "--out", str(out),
+                 "--export", str(tmp_path / "models")]) == 0
+    card = json.loads((tmp_path / "models" / "valence-cu.json").read_text())
+    assert card["task"] == "valence" and card["recipe"]["config"]["data"]["element"] == "Cu"
+    assert main(["--quiet", "train", "valence", "--config", str(cfg), "--element", "Xx", "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_cli_element_option_only_for_valence(tmp_path, capsys):
+    from mltem.cli import main
+
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("task: segment\n")
+    assert main(["train", "segment", "--config", str(cfg), "--element", "Mn", "--out", str(tmp_path / "o")]) == 2
+    assert "apply to the valence task" in capsys.readouterr().err

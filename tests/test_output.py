@@ -84,3 +84,14 @@ def test_csv_row_length_checked(tmp_path):
     out = OutputDir(tmp_path / "o")
     with pytest.raises(ValueError, match="row has 1 values for 2 columns"):
         out.save_csv("t.csv", [[1]], ["a", "b"])
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    out = OutputDir(tmp_path / "o")
+    p = out.save_text("a.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask

@@ -11,6 +11,9 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--max-epochs", type=int, help="override the config's max_epochs")
     p.add_argument("--init-from", metavar="CKPT", help="fine-tune: start from the weights of this model.ckpt")
+    p.add_argument("--element", metavar="EL", help="valence task: the element (sets data.element)")
+    p.add_argument("--references", metavar="DIR",
+                   help="valence task: folder of reference spectra with references.csv (file, valence)")
     p.add_argument("--export", metavar="DIR", help="also export the trained model to ONNX in DIR")
     p.add_argument("--phase", action="append", metavar="CIF_OR_NAME",
                    help="index task only: train on these phases (CIF files or built-in names; repeat) instead of the "
@@ -34,6 +37,14 @@ def run(args) -> int:
         cfg.data["phases"] = list(args.phase)
         stems = [Path(p).stem if Path(p).suffix.lower() == ".cif" else p for p in args.phase]
         cfg.export["name"] = ("index-" + "-".join(re.sub(r"[^A-Za-z0-9]+", "", s) for s in stems))[:60]
+    if args.element or args.references:
+        if cfg.task != "valence":
+            raise MltemError(f"--element and --references apply to the valence task, not '{cfg.task}'")
+        if args.element:
+            cfg.data["element"] = args.element
+            cfg.export["name"] = f"valence-{args.element.lower()}"
+        if args.references:
+            cfg.data["references"] = args.references
     inputs = [args.config] + ([cfg.init_from] if cfg.init_from else [])
     out = OutputDir(args.out, force=args.force, inputs=inputs, command="train")
     with out.timer("train"):
