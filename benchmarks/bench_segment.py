@@ -1,6 +1,6 @@
 """Movie segmentation: accuracy on held-out synthetic movies and speed on this machine.
 
-Run: ``flock /tmp/mltem_heavy.lock .venv/bin/python benchmarks/bench_segment.py``
+Run: ``.venv/bin/python benchmarks/bench_segment.py``
 (writes results/segment.json; see README_segment.md).
 
 Held-out data: seeds, frame size (256 x 256; training used 160 x 160 crops to 128),

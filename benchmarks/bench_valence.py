@@ -2,7 +2,7 @@
 the time of a 256 x 256 x 1024 spectrum image through mltem (ONNX) vs exspy's per-pixel
 EELS model fit of the same data, in the same run.
 
-    flock /tmp/mltem_heavy.lock .venv/bin/python benchmarks/bench_valence.py [--size 256] [--exspy-pixels 64]
+    .venv/bin/python benchmarks/bench_valence.py [--size 256] [--exspy-pixels 64]
 
 Writes benchmarks/results/valence.json and prints a table. exspy is timed on a subset of
 pixels (``--exspy-pixels``) and extrapolated linearly to the whole image (a per-pixel

@@ -51,7 +51,10 @@ def _step_info(out: Path) -> str:
     for f in files:
         s = io.load(f)
         d = io.describe(s)
-        cal = ", ".join(f"{a['name']} {a['scale']:.4g} {a['units'] or 'px'}" for a in d["axes"])
+        cal = ", ".join(
+            f"{'' if a['name'] in ('', '<undefined>') else a['name'] + ' '}{a['scale']:.4g} {a['units'] or 'px'}"
+            for a in d["axes"]
+        )
         rows.append(f"| `{f.name}` | {d['kind']} | {tuple(d['shape'])} | {cal} |")
         fig, ax = plt.subplots(figsize=(4, 3))
         data = np.asarray(s.data, dtype=float)

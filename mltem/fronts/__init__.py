@@ -25,6 +25,7 @@ from mltem.fronts._track import (
     FrontTrack,
     front_positions,
     is_lattice_image,
+    refine_with_intensity,
     segment_frames,
     track_fronts,
     track_fronts_network,
@@ -36,6 +37,6 @@ __all__ = [
     "FrontAxis", "FrontTrack", "KalmanTrack", "KineticsFit",
     "axis_from_points", "detect_axis", "fit_growth_law", "foreground_mask", "front_positions",
     "growth_verdict", "is_lattice_image", "kalman_smooth", "measure_drift", "measurement_noise",
-    "network_input", "plot_kymograph", "sample_kymograph", "segment_frames", "track_fronts",
+    "network_input", "plot_kymograph", "refine_with_intensity", "sample_kymograph", "segment_frames", "track_fronts",
     "track_fronts_network", "width_kymograph",
 ]

@@ -21,8 +21,8 @@ def demo_step(out: Path) -> str:
     )
     return (
         "## Strain maps (GPA, `mltem gpa`)\n\n"
-        f"`{image.name}` (synthetic: a lithiated disc with 3 % expansion upper right, an edge dislocation "
-        "lower left): reflections g = {g} 1/nm (spacings {d} nm), {par['mask']} mask of "
+        f"`{image.name}` (synthetic: a lithiated disc with 3 % expansion lower right, an edge dislocation "
+        f"upper left): reflections g = {g} 1/nm (spacings {d} nm), {par['mask']} mask of "
         f"{par['mask_size_per_nm']:.3f} 1/nm (real-space width {par['mask_width_nm']:.2f} nm), reference "
         f"`{par['reference']}`, {summ['total_time_s']:.2f} s. The veiled band is within two mask widths of the "
         "edges, where GPA is unreliable.\n\n"
