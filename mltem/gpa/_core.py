@@ -433,6 +433,21 @@ class GPAPlan:
         return new
 
     # -- registration ---------------------------------------------------------------
+    def result(self, strain, **extra) -> "GPAResult":
+        """Wrap maps made with this plan in a :class:`GPAResult` carrying its settings."""
+        return GPAResult(
+            strain=strain,
+            g_vectors=self.g_reference.copy(),
+            g_mask=self.g_mask.copy(),
+            mask=self.mask,
+            mask_size=self.mask_size,
+            width_px=self.width_px,
+            reference=self.reference,
+            definition=self.definition,
+            angle_deg=self.angle_deg,
+            **extra,
+        )
+
     def set_registration_reference(self, image) -> None:
         """Keep the low-frequency spectrum of ``image`` to register later frames to it."""
         from mltem.gpa._register import LowPassWindow
@@ -650,16 +665,4 @@ def gpa(
     )
     res = plan.strain(image, return_phases=return_phases)
     strain, phases, amps = res if return_phases else (res, None, None)
-    return GPAResult(
-        strain=strain,
-        g_vectors=plan.g_reference.copy(),
-        g_mask=plan.g_mask.copy(),
-        mask=plan.mask,
-        mask_size=plan.mask_size,
-        width_px=plan.width_px,
-        reference=plan.reference,
-        definition=plan.definition,
-        angle_deg=plan.angle_deg,
-        phases=phases,
-        amplitudes=amps,
-    )
+    return plan.result(strain, phases=phases, amplitudes=amps)

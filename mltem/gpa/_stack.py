@@ -115,18 +115,7 @@ def gpa_stack(
     for k, (s, d) in enumerate(it):
         out[k] = s
         drift[k] = d
-    return GPAResult(
-        strain=out,
-        g_vectors=plan.g_reference.copy(),
-        g_mask=plan.g_mask.copy(),
-        mask=plan.mask,
-        mask_size=plan.mask_size,
-        width_px=plan.width_px,
-        reference=plan.reference,
-        definition=plan.definition,
-        angle_deg=plan.angle_deg,
-        drift_px=drift,
-    )
+    return plan.result(out, drift_px=drift)
 
 
 def lazy_gpa(stack, plan: GPAPlan, *, register: bool = True):
