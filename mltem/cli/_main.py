@@ -100,6 +100,9 @@ def main(argv=None) -> int:
             raise
         print(f"mltem {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `mltem models | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"mltem {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -110,14 +110,18 @@ def sha256_file(path, *, chunk: int = 1 << 20) -> str:
 
 
 def model_dirs() -> list[Path]:
-    """Folders searched for models, in order: ``$MLTEM_MODELS_DIR``, then ``models/``."""
+    """Folders searched for models, in order: ``$MLTEM_MODELS_DIR``, the project's
+    ``models/`` (source checkout or editable install), then ``<prefix>/share/mltem/models``
+    (where a wheel installs the shipped models)."""
+    import sys
+
     dirs = []
     env = os.environ.get(MODELS_ENV)
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p]
     here = Path(__file__).resolve().parent.parent  # mltem/
-    for cand in (here.parent / "models", here / "_models"):
-        if cand.is_dir():
+    for cand in (here.parent / "models", Path(sys.prefix) / "share" / "mltem" / "models"):
+        if cand.is_dir() and cand not in dirs:
             dirs.append(cand)
     return dirs
 
