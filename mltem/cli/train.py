@@ -25,6 +25,14 @@ def run(args) -> int:
     from mltem.io import OutputDir
     from mltem.training import export_checkpoint, load_config, train
 
+    import logging
+
+    from mltem._errors import require
+
+    require("lightning.pytorch", feature="training")  # configures its loggers on import; quieten them after
+
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     cfg = load_config(args.config, seed=args.seed, max_epochs=args.max_epochs, init_from=getattr(args, "init_from", None))
     if cfg.task != args.task:
         raise MltemError(f"config is for task '{cfg.task}', not '{args.task}'", path=args.config)
