@@ -21,16 +21,13 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from mltem._errors import MltemError
+    import logging
+
+    from mltem._errors import MltemError, require
     from mltem.io import OutputDir
     from mltem.training import export_checkpoint, load_config, train
 
-    import logging
-
-    from mltem._errors import require
-
     require("lightning.pytorch", feature="training")  # configures its loggers on import; quieten them after
-
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     cfg = load_config(args.config, seed=args.seed, max_epochs=args.max_epochs, init_from=getattr(args, "init_from", None))
