@@ -54,7 +54,8 @@ def test_shipped_model_tracks_held_out_wire(contrast, n, modes):
     assert abs(fit.n - n) <= 0.05
 
 
-def test_cli_network_uses_shipped_model(tmp_path):
+@pytest.mark.parametrize("scale", [1, 2])
+def test_cli_network_uses_shipped_model(tmp_path, scale):
     import hyperspy.api as hs
 
     from mltem.cli import main
@@ -69,10 +70,11 @@ def test_cli_network_uses_shipped_model(tmp_path):
     s.save(tmp_path / "wire.hspy")
     out = tmp_path / "out"
     assert main(["--quiet", "fronts", str(tmp_path / "wire.hspy"), "--method", "network", "--out", str(out),
-                 "--bootstrap", "0"]) == 0
+                 "--bootstrap", "0", "--network-scale", str(scale)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["models"][0]["sha256"] == card.sha256 and summary["models"][0]["name"] == "fronts-unet"
     assert summary["parameters"]["method"] == "network" and summary["results"]["mode"] != "contrast"
+    assert summary["parameters"]["network_scale"] == scale
     with open(out / "fronts.csv") as f:
         rows = list(csv.DictReader(f))
     pos = np.array([float(r["measured_position_nm"]) for r in rows])
@@ -94,3 +96,56 @@ def test_width_kymograph_known_width():
     assert isinstance(ax, FrontAxis)
     with pytest.raises(ValueError, match="reach must be > 0"):
         width_kymograph(mat, ax, reach=0)
+
+
+def test_bin_frames_and_upsample_linear_known_answer():
+    from mltem.fronts import bin_frames, upsample_linear
+
+    # a linear ramp: 2 x 2 block means sit at the block centres and linear interpolation
+    # brings back the ramp exactly away from the (held-constant) outer half pixel
+    yy, xx = np.mgrid[0:8, 0:12].astype(np.float32)
+    ramp = (2 * yy + 3 * xx)[None].repeat(2, axis=0)
+    small = bin_frames(ramp, 2)
+    assert small.shape == (2, 4, 6) and small.dtype == np.float32
+    assert_allclose(small[0], (2 * (2 * np.arange(4) + 0.5)[:, None] + 3 * (2 * np.arange(6) + 0.5)[None]))
+    back = upsample_linear(small, 2, (8, 12))
+    assert back.shape == (2, 8, 12)
+    assert_allclose(back[:, 1:-1, 1:-1], ramp[:, 1:-1, 1:-1], atol=1e-4)
+    # odd sizes: the edge pixel is repeated to a whole block, and the output has the full size
+    assert bin_frames(np.ones((2, 7, 9)), 2).shape == (2, 4, 5)
+    assert upsample_linear(np.ones((3, 4, 5)), 2, (7, 9)).shape == (3, 7, 9)
+    assert np.array_equal(bin_frames(ramp, 1), ramp)
+    with pytest.raises(ValueError, match="scale must be an integer >= 1"):
+        bin_frames(ramp, 0)
+    with pytest.raises(ValueError, match="scale must be an integer >= 1"):
+        upsample_linear(small, 1.5, (8, 12))
+
+
+def test_front_positions_guess_restricts_search():
+    from mltem.fronts import front_positions
+
+    # reacted columns 0..19 and 45..74: the best split overall is the far edge (between
+    # columns 74 and 75: 74.5 px); a guess near the first edge (19.5 px) measures that one
+    K = np.zeros((3, 100))
+    K[:, :20] = 1.0
+    K[:, 45:75] = 1.0
+    assert_allclose(front_positions(K, levels=(1, 0)), 74.5, atol=1e-9)
+    assert_allclose(front_positions(K, levels=(1, 0), guess=np.full(3, 22.0)), 19.5, atol=1e-9)
+    with pytest.raises(ValueError, match="one position per frame"):
+        front_positions(K, guess=np.zeros(2))
+    with pytest.raises(ValueError, match="search_px must be >= 1"):
+        front_positions(K, guess=np.zeros(3), search_px=0)
+
+
+@pytest.mark.parametrize("contrast, n", [(-0.3, 0.5), (0.3, 0.8)])
+def test_network_scale2_tracks_held_out_wire(contrast, n):
+    # the network on 2 x 2 binned frames, the front refined from the full-resolution intensity
+    _shipped_model()
+    m = _held_out_wire(contrast, n)
+    tr = track_fronts_network(m.frames, pixel_size_nm=m.pixel_size_nm, frame_time_s=m.frame_time_s, network_scale=2)
+    assert tr.method == "network" and tr.axis.geometry == "wire" and tr.mode.endswith("+contrast")
+    assert _rms(tr.measured_px, m.front_px) <= 2.0
+    fit = fit_growth_law(tr.time_s, tr.measured_nm, bootstrap=0)
+    assert abs(fit.n - n) <= 0.05
+    with pytest.raises(ValueError, match="network_scale must be an integer >= 1"):
+        track_fronts_network(m.frames, network_scale=0)

@@ -25,6 +25,9 @@ def add_arguments(p) -> None:
     p.add_argument("--pixel-size", type=float, metavar="NM", help="override the file's pixel size (nm/px)")
     p.add_argument("--frame-time", type=float, metavar="S", help="override the file's frame time (s)")
     p.add_argument("--model", default="fronts-unet", help="model for --method network (name or card path)")
+    p.add_argument("--network-scale", type=int, default=1, choices=(1, 2), metavar="{1,2}",
+                   help="--method network: 1 runs the network at full resolution (default); 2 on frames binned "
+                        "2 x 2 (about 4x faster network, the front then refined from the full-resolution intensity)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the fit's intervals (0: off)")
 
 
@@ -114,7 +117,7 @@ def run(args) -> int:
     with out.timer("track"):
         if args.method == "network":
             tr = track_fronts_network(frames, pixel_size_nm=px, frame_time_s=dt, geometry=args.geometry,
-                                      axis=axis, model=args.model)
+                                      axis=axis, model=args.model, network_scale=args.network_scale)
             from mltem.registry import find_model
 
             card = find_model(args.model, task="fronts")
@@ -150,10 +153,11 @@ def run(args) -> int:
     out.save_array("kymograph.hspy", tr.kymograph,
                    axes=[{"name": "time", "scale": float(dt), "units": "s"},
                          {"name": "position", "scale": float(px), "units": "nm"}], signal_dims=1,
-                   quantity={"contrast": "intensity", "lattice": "dilatation", "swelling": "width gained since frame 0 (px)"}.get(tr.mode, "reacted fraction"))
+                   quantity={"contrast": "intensity", "lattice": "dilatation", "swelling": "width gained since frame 0 (px)"}.get(tr.mode.removesuffix("+contrast"), "reacted fraction"))
     out.write_summary(
         parameters={"method": args.method, "geometry": args.geometry, "mode": args.mode, "axis_px": args.axis,
-                    "pixel_size_nm": px, "frame_time_s": dt, "t0": args.t0, "x0": args.x0, "bootstrap": args.bootstrap},
+                    "pixel_size_nm": px, "frame_time_s": dt, "t0": args.t0, "x0": args.x0, "bootstrap": args.bootstrap,
+                    **({"network_scale": args.network_scale} if args.method == "network" else {})},
         results={
             "n_frames": n, "geometry": tr.axis.geometry, "mode": tr.mode,
             "axis_start_xy_px": tr.axis.points[0].tolist(), "axis_end_xy_px": tr.axis.points[-1].tolist(),

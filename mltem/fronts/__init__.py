@@ -23,11 +23,13 @@ from mltem.fronts._track import (
     METHODS,
     MODES,
     FrontTrack,
+    bin_frames,
     front_positions,
     is_lattice_image,
     refine_with_intensity,
     segment_frames,
     track_fronts,
+    upsample_linear,
     track_fronts_network,
     width_kymograph,
 )
@@ -35,8 +37,8 @@ from mltem.fronts._track import (
 __all__ = [
     "GEOMETRIES", "METHODS", "MIN_POINTS_RELIABLE", "MODES", "NETWORK_NORMALISATION",
     "FrontAxis", "FrontTrack", "KalmanTrack", "KineticsFit",
-    "axis_from_points", "detect_axis", "fit_growth_law", "foreground_mask", "front_positions",
+    "axis_from_points", "bin_frames", "detect_axis", "fit_growth_law", "foreground_mask", "front_positions",
     "growth_verdict", "is_lattice_image", "kalman_smooth", "measure_drift", "measurement_noise",
     "network_input", "plot_kymograph", "refine_with_intensity", "sample_kymograph", "segment_frames", "track_fronts",
-    "track_fronts_network", "width_kymograph",
+    "track_fronts_network", "upsample_linear", "width_kymograph",
 ]

@@ -53,7 +53,9 @@ class FrontTrack:
         ``"classical"``/``"network"``; what the front was found in: ``"contrast"``
         (intensity), ``"lattice"`` (GPA dilatation), ``"mask"`` (network's reacted
         class), ``"swelling"`` (width of the network's material mask) or
-        ``"mask+swelling"`` (both, averaged).
+        ``"mask+swelling"`` (both, averaged); with ``network_scale > 1`` a ``"+contrast"``
+        suffix when the front was refined from the full-resolution intensity (the
+        kymograph is still the network's).
     kalman : KalmanTrack
     timings_s : dict
     """
@@ -422,9 +424,11 @@ def _pad_to(x, m):
     return x
 
 
-#: Default factor by which frames are binned before the network (2: 4x fewer pixels,
-#: about 4x faster; the probabilities are interpolated back to full resolution).
-NETWORK_SCALE = 2
+#: Default factor by which frames are binned before the network. 1: full resolution (the
+#: scale the network was trained at); 2: 4x fewer pixels, the forward pass about 4x faster,
+#: the probabilities interpolated back and the front refined from the full-resolution
+#: intensity (see benchmarks/README_fronts.md for the accuracy cost).
+NETWORK_SCALE = 1
 
 
 def bin_frames(frames, scale: int) -> np.ndarray:
@@ -507,7 +511,7 @@ def segment_frames(frames, *, model="fronts-unet", batch_size: int = 4, network_
     network_scale : int
         The network runs on frames binned ``network_scale`` x ``network_scale``
         (:func:`bin_frames`) and its probabilities are interpolated back to the full frame
-        (:func:`upsample_linear`). 1: full resolution; 2 (default): about 4x faster.
+        (:func:`upsample_linear`). 1 (default): full resolution; 2: about 4x faster.
 
     Returns
     -------
@@ -576,8 +580,8 @@ def track_fronts_network(
     probabilities : numpy.ndarray, optional
         (frame, 3, y, x) precomputed :func:`segment_frames` output.
     network_scale : int
-        Binning of the frames before the network (:func:`segment_frames`); 1 runs it at full
-        resolution, 2 (default) about 4x faster.
+        Binning of the frames before the network (:func:`segment_frames`); 1 (default) runs it
+        at full resolution, 2 about 4x faster (less accurate on planar fronts).
     refine : bool, optional
         Refine the network's front at full resolution from the intensity kymograph along
         the same axis (:func:`refine_with_intensity`); default: when ``network_scale > 1``.
