@@ -103,14 +103,6 @@ def test_spectrum_where_an_image_is_needed_and_nan_only_data(tmp_path):
         io.check_finite(nan, path=tmp_path / "nan.npy")
 
 
-def test_commands_not_built_yet_say_so(capsys):
-    unbuilt = [n for n, (m, _) in COMMANDS.items() if m is None]
-    if not unbuilt:
-        pytest.skip("every command is built")
-    assert main([unbuilt[0], "x"]) == 2
-    assert "not built yet" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize("name", ["lattice_hrtem.dm4", "li_plating_movie.hspy", "lattice_hrtem.tif", "lattice_hrtem.emd"])
 @pytest.mark.parametrize("frac", [0.5, 0.97])
 def test_truncated_files_of_each_format(tmp_path, capsys, name, frac):
