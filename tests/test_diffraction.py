@@ -32,7 +32,7 @@ def si():
 
 def test_wavelength_and_camera_calibration():
     # 200 kV: lambda = 2.5079 pm (relativistic); 14 um pixels at L = 100 mm -> 14e-3 / (lambda L)
-    assert electron_wavelength_nm(200e3) == pytest.approx(2.5079e-3, rel=1e-4)
+    assert electron_wavelength_nm(200.0) == pytest.approx(2.5079e-3, rel=1e-4)
     px = pixel_size_from_camera(camera_length_mm=100.0, detector_pixel_um=14.0, energy_ev=200e3)
     assert px == pytest.approx(14e-3 / (2.5079e-3 * 100.0), rel=1e-4)
     assert pixel_size_from_camera(camera_constant_nm_mm=0.25, detector_pixel_um=14.0) == pytest.approx(0.056)
@@ -115,7 +115,7 @@ def test_excitation_error_and_holz(si):
     sp_thin = simulate_spots(si, (1, 1, 0), 0.0, g_max_inv_nm=8.0, thickness_nm=5.0)
     sp_thick = simulate_spots(si, (1, 1, 0), 0.0, g_max_inv_nm=8.0, thickness_nm=60.0)
     # at the zone axis s = -g^2 / 2k: outer spots fade faster in a thick foil
-    k = 1 / electron_wavelength_nm(200e3)
+    k = 1 / electron_wavelength_nm(200.0)
     g = np.hypot(*sp_thin.xy_inv_nm.T)
     np.testing.assert_allclose(sp_thin.excitation_error, -(g**2) / (2 * k), rtol=1e-6)
     assert len(sp_thick) < len(sp_thin)

@@ -3,12 +3,12 @@ indexing (phase, zone axis, in-plane angle) of spot patterns.
 
 Pure functions on numpy arrays; pymatgen is used only to read CIFs.
 """
+from mltem._physics import electron_wavelength_nm
 from mltem.diffraction._crystal import (
     BUILTIN_PHASES,
     Phase,
     Reflections,
     ZoneAxis,
-    electron_wavelength_nm,
     load_phase,
     phase_from_structure,
     reflections,

@@ -27,7 +27,6 @@ __all__ = [
     "reflections",
     "zone_axes",
     "zone_rotation",
-    "electron_wavelength_nm",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,15 +41,6 @@ def _builtin_names() -> list[str]:
 
 
 BUILTIN_PHASES: tuple[str, ...] = tuple(_builtin_names())
-
-
-def electron_wavelength_nm(energy_ev: float) -> float:
-    """Relativistic electron wavelength in nm for an accelerating voltage ``energy_ev`` (eV)."""
-    if not energy_ev > 0:
-        raise ValueError(f"energy_ev must be positive, got {energy_ev}")
-    h, m0, e, c = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0
-    v = energy_ev * e
-    return h / np.sqrt(2 * m0 * v * (1 + v / (2 * m0 * c**2))) * 1e9
 
 
 @dataclass

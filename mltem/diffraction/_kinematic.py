@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mltem.diffraction._crystal import Phase, electron_wavelength_nm, reflections, zone_rotation
+from mltem._physics import electron_wavelength_nm
+from mltem.diffraction._crystal import Phase, reflections, zone_rotation
 
 __all__ = ["Spots", "simulate_spots", "render_pattern"]
 
@@ -89,7 +90,7 @@ def simulate_spots(phase: Phase, zone=None, inplane_rad: float = 0.0, *, rotatio
             on = (hkl @ np.asarray(zone)) == 0
             hkl, g, F2 = hkl[on], g[on], F2[on]
     gl = g @ np.asarray(rotation, float).T
-    k = 1.0 / electron_wavelength_nm(energy_ev)
+    k = 1.0 / electron_wavelength_nm(energy_ev / 1e3)
     s = (k**2 - ((gl[:, 0] ** 2 + gl[:, 1] ** 2) + (k + gl[:, 2]) ** 2)) / (2 * k)
     inten = F2.copy() if thickness_nm is None else F2 * np.exp(-np.pi * (thickness_nm * s) ** 2)
     keep = inten >= min_rel_intensity * (inten.max() if len(inten) else 1.0)

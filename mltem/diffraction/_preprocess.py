@@ -421,13 +421,13 @@ def pixel_size_from_camera(*, camera_length_mm: float | None = None, detector_pi
     float
         1/nm per pixel.
     """
-    from mltem.diffraction._crystal import electron_wavelength_nm
+    from mltem._physics import electron_wavelength_nm
 
     if (camera_length_mm is None) == (camera_constant_nm_mm is None):
         raise ValueError("give exactly one of camera_length_mm or camera_constant_nm_mm")
     if not detector_pixel_um > 0:
         raise ValueError(f"detector_pixel_um must be positive, got {detector_pixel_um}")
-    lam_l = camera_constant_nm_mm if camera_constant_nm_mm is not None else electron_wavelength_nm(energy_ev) * camera_length_mm
+    lam_l = camera_constant_nm_mm if camera_constant_nm_mm is not None else electron_wavelength_nm(energy_ev / 1e3) * camera_length_mm
     if not lam_l > 0:
         raise ValueError("the camera length / constant must be positive")
     return detector_pixel_um * 1e-3 / lam_l

@@ -21,37 +21,9 @@ __all__ = [
     "integrate_charge",
 ]
 
-_E0_EV = _c.m_e * _c.c**2 / _c.e  # electron rest energy, eV
-
-
-def _check_energy(beam_energy_kev: float) -> float:
-    e = float(beam_energy_kev)
-    if not np.isfinite(e) or e <= 0:
-        raise ValueError(f"beam_energy_kev must be a positive number of keV, got {beam_energy_kev!r}")
-    return e * 1e3
-
-
-def electron_wavelength_nm(beam_energy_kev: float) -> float:
-    """Relativistic electron wavelength.
-
-    Parameters
-    ----------
-    beam_energy_kev : float
-        Kinetic energy of the beam electrons (accelerating voltage) in keV.
-
-    Returns
-    -------
-    float
-        Wavelength in nm (1.9687e-3 nm at 300 keV).
-
-    Examples
-    --------
-    >>> round(electron_wavelength_nm(300.0) * 1e3, 4)
-    1.9687
-    """
-    e = _check_energy(beam_energy_kev)
-    p = np.sqrt(2 * _c.m_e * _c.e * e * (1 + e / (2 * _E0_EV)))
-    return float(_c.h / p * 1e9)
+from mltem._physics import ELECTRON_REST_ENERGY_EV as _E0_EV
+from mltem._physics import check_beam_energy as _check_energy
+from mltem._physics import electron_wavelength_nm
 
 
 def interaction_constant(beam_energy_kev: float) -> float:

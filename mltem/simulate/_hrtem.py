@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mltem._physics import electron_wavelength_nm
+
 __all__ = [
     "Lattice",
     "UniformStrain",
@@ -445,13 +447,8 @@ class SyntheticLattice:
         return self.g_vectors * self.pixel_size_nm
 
 
-def _wavelength_nm(voltage_kv: float) -> float:
-    v = voltage_kv * 1e3
-    return 1.226426 / np.sqrt(v * (1 + 0.97848e-6 * v))  # nm
-
-
 def _chi(g, *, defocus_nm, voltage_kv, cs_mm):
-    lam = _wavelength_nm(voltage_kv)
+    lam = electron_wavelength_nm(voltage_kv)
     cs = cs_mm * 1e6
     return np.pi * lam * defocus_nm * g**2 + 0.5 * np.pi * cs * lam**3 * g**4
 
