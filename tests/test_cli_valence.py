@@ -157,4 +157,4 @@ def test_cli_element_option_only_for_valence(tmp_path, capsys):
     cfg = tmp_path / "s.yaml"
     cfg.write_text("task: segment\n")
     assert main(["train", "segment", "--config", str(cfg), "--element", "Mn", "--out", str(tmp_path / "o")]) == 2
-    assert "apply to the valence task" in capsys.readouterr().err
+    assert "--element does not apply to the 'segment' task" in capsys.readouterr().err

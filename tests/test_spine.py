@@ -191,3 +191,12 @@ def test_per_sample_labels_train_with_cross_entropy(tmp_path):
     res = train(cfg, tmp_path / "run")
     # left vs right peak at 10x the noise: a working classifier is near perfect
     assert res["metrics"]["val_acc"] >= 0.9
+
+
+def test_task_options_are_refused_by_tasks_that_do_not_take_them():
+    from mltem.training import get_task
+
+    cfg = TrainConfig.from_dict({"task": "toy-disks"})
+    with pytest.raises(MltemError, match="--phase, --references does not apply to the 'toy-disks' task"):
+        get_task("toy-disks").apply_options(cfg, phase=["Si"], element=None, references="refs")
+    get_task("toy-disks").apply_options(cfg, phase=None, element=None)  # nothing given: fine

@@ -25,7 +25,7 @@ def run(args) -> int:
 
     from mltem._errors import MltemError, require
     from mltem.io import OutputDir
-    from mltem.training import export_checkpoint, load_config, train
+    from mltem.training import export_checkpoint, get_task, load_config, train
 
     require("lightning.pytorch", feature="training")  # configures its loggers on import; quieten them after
     for name in ("lightning.pytorch", "lightning.fabric"):
@@ -33,23 +33,7 @@ def run(args) -> int:
     cfg = load_config(args.config, seed=args.seed, max_epochs=args.max_epochs, init_from=getattr(args, "init_from", None))
     if cfg.task != args.task:
         raise MltemError(f"config is for task '{cfg.task}', not '{args.task}'", path=args.config)
-    if args.phase:
-        if cfg.task != "index":
-            raise MltemError(f"--phase applies to the index task, not '{cfg.task}'")
-        import re
-        from pathlib import Path
-
-        cfg.data["phases"] = list(args.phase)
-        stems = [Path(p).stem if Path(p).suffix.lower() == ".cif" else p for p in args.phase]
-        cfg.export["name"] = ("index-" + "-".join(re.sub(r"[^A-Za-z0-9]+", "", s) for s in stems))[:60]
-    if args.element or args.references:
-        if cfg.task != "valence":
-            raise MltemError(f"--element and --references apply to the valence task, not '{cfg.task}'")
-        if args.element:
-            cfg.data["element"] = args.element
-            cfg.export["name"] = f"valence-{args.element.lower()}"
-        if args.references:
-            cfg.data["references"] = args.references
+    get_task(cfg.task).apply_options(cfg, phase=args.phase, element=args.element, references=args.references)
     inputs = [args.config] + ([cfg.init_from] if cfg.init_from else [])
     out = OutputDir(args.out, force=args.force, inputs=inputs, command="train")
     with out.timer("train"):

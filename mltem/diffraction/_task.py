@@ -96,6 +96,20 @@ class IndexTask(Task):
     loss = "soft_cross_entropy"
     default_net = {"name": "pattern", "in_channels": 2, "n_r": 64, "channels": [12, 24, 48, 64], "hidden": 128}
 
+    options = ("phase",)
+
+    def apply_options(self, cfg, *, phase=None, **others) -> None:
+        """``mltem train index --phase NEW.cif ...``: train on these phases instead of the
+        config's; the model is exported as ``index-<phase names>``."""
+        super().apply_options(cfg, **others)
+        if phase:
+            import re
+            from pathlib import Path
+
+            cfg.data["phases"] = list(phase)
+            stems = [Path(p).stem if Path(p).suffix.lower() == ".cif" else p for p in phase]
+            cfg.export["name"] = ("index-" + "-".join(re.sub(r"[^A-Za-z0-9]+", "", s) for s in stems))[:60]
+
     def make_data(self, cfg):
         from mltem.diffraction import prepare_pattern
         from mltem.diffraction._network import network_input

@@ -181,6 +181,18 @@ class ValenceTask(Task):
     loss = "soft_cross_entropy"
     default_net = {"name": "spectrum", "length": 256, "channels": [12, 24, 48], "hidden": 64}
 
+    options = ("element", "references")
+
+    def apply_options(self, cfg, *, element=None, references=None, **others) -> None:
+        """``mltem train valence --element EL [--references DIR]``: retarget the config to
+        another element (exported as ``valence-<el>``) and mix in reference spectra."""
+        super().apply_options(cfg, **others)
+        if element:
+            cfg.data["element"] = element
+            cfg.export["name"] = f"valence-{element.lower()}"
+        if references:
+            cfg.data["references"] = references
+
     def make_data(self, cfg):
         data = dict(cfg.data)
         m = element_model_from_config(data)

@@ -37,6 +37,17 @@ class Task:
         """Keyword arguments for :func:`mltem.export.export_onnx` (normalisation, classes, extra)."""
         return {"classes": list(self.classes)}
 
+    #: Task-specific options of ``mltem train`` this task accepts (e.g. ``("phase",)``).
+    options: tuple = ()
+
+    def apply_options(self, cfg, **options) -> None:
+        """Apply task-specific ``mltem train`` options (``--phase``, ``--element``, ...) to
+        ``cfg`` in place. Subclasses that list names in :attr:`options` override this."""
+        given = sorted(k for k, v in options.items() if v)
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise MltemError(f"{flags} does not apply to the '{self.name or cfg.task}' task")
+
 
 # name -> "module:Class"; capability modules add their tasks here.
 TASKS: dict[str, str | type] = {
