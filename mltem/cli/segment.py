@@ -107,7 +107,7 @@ def run(args) -> int:
             p = out.file("overlay.gif")
             with atomic_write(p) as tmp:
                 write_overlay_movie(tmp, frames, masks, frame_time_s=dt)
-            out._record(p)
+            out.record(p)
     results = _summary(rows, masks, px, dt)
     results["notes"] = notes
     out.write_summary(

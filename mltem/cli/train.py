@@ -38,7 +38,7 @@ def run(args) -> int:
     out = OutputDir(args.out, force=args.force, inputs=inputs, command="train")
     with out.timer("train"):
         res = train(cfg, out.path, progress_bar=not args.quiet)
-    out._record(res["checkpoint"])
+    out.record(res["checkpoint"])
     results = {k: v for k, v in res.items() if k != "checkpoint"}
     models = []
     if args.export:

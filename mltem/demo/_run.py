@@ -126,7 +126,7 @@ def run_demo(out, *, force: bool = False, only=None) -> dict:
         results[name]["time_s"] = round(time.perf_counter() - t, 3)
         for p in sorted(sub.rglob("*")):
             if p.is_file():
-                od._record(p)
+                od.record(p)
     from mltem import __version__
 
     report = f"# mltem {__version__} demo\n\n" + "\n".join(sections)

@@ -146,13 +146,14 @@ def export_onnx(
                 dynamic_axes=dyn,
                 do_constant_folding=True,
             )
-        onnx.checker.check_model(str(tmp))
+        graph = onnx.load(str(tmp))
+        onnx.checker.check_model(graph)
+        sess_outputs = _output_shapes(graph)
         rng = np.random.default_rng(0)
         rand = rng.standard_normal((3, *example.shape[1:])).astype(np.float32)
         err = parity_check(module, tmp, [example, rand, *real_inputs])
         if not err <= atol:
             raise MltemError(f"ONNX export of '{name}' differs from torch by {err:.3g} > {atol:g}; not written")
-    sess_outputs = _output_shapes(onnx_path)
     card = ModelCard(
         name=name,
         task=task,
@@ -178,8 +179,9 @@ def _shape_doc(shape, spatial):
     return ["batch"] + [None if i in spatial else int(n) for i, n in enumerate(shape) if i > 0]
 
 
-def _output_shapes(path):
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return [[d if isinstance(d, int) else None for d in o.shape] for o in sess.get_outputs()]
+def _output_shapes(graph):
+    """Output shapes of an ONNX model; dynamic axes are None."""
+    return [
+        [d.dim_value if d.HasField("dim_value") else None for d in o.type.tensor_type.shape.dim]
+        for o in graph.graph.output
+    ]

@@ -7,6 +7,7 @@ reciprocal space, eV for energy and s for time.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -84,11 +85,12 @@ def _check_path(path: Path) -> None:
         raise MltemError("file is not readable (permission denied)", path=path)
 
 
-def _supported_extensions() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def _supported_extensions() -> frozenset[str]:
     from rsciio import IO_PLUGINS
 
     ext = {"." + e.lower() for p in IO_PLUGINS for e in p["file_extensions"]}
-    return ext | set(MOVIE_EXTENSIONS) | {".npy"}
+    return frozenset(ext | set(MOVIE_EXTENSIONS) | {".npy"})
 
 
 def load(path, *, lazy: bool | None = None, index: int | None = None):

@@ -165,7 +165,8 @@ class OutputDir:
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
-    def _record(self, p: Path) -> Path:
+    def record(self, p: Path) -> Path:
+        """List a file written into the folder by other means in ``summary.json``'s outputs."""
         rel = str(p.relative_to(self.path))
         if rel not in self.files:
             self.files.append(rel)
@@ -191,7 +192,7 @@ class OutputDir:
         with atomic_write(p) as tmp:
             tmp.unlink()  # hyperspy refuses to overwrite without asking
             signal.save(str(tmp), overwrite=True)
-        return self._record(p)
+        return self.record(p)
 
     def save_array(self, name: str, array, *, axes=None, title: str = "", signal_dims: int = 2, quantity: str = "") -> Path:
         """Save a numpy array as calibrated ``.hspy``; see :func:`array_to_signal`."""
@@ -216,7 +217,7 @@ class OutputDir:
         p = self.file(name)
         with atomic_write(p) as tmp:
             tmp.write_text(text, encoding="utf-8")
-        return self._record(p)
+        return self.record(p)
 
     def save_json(self, name: str, obj) -> Path:
         return self.save_text(name, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
@@ -229,7 +230,7 @@ class OutputDir:
         with atomic_write(p) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
         plt.close(fig)
-        return self._record(p)
+        return self.record(p)
 
     def write_summary(self, *, parameters=None, results=None, models=None, extra=None) -> Path:
         """Write ``summary.json``: what ran, on what, with which versions, how fast."""
