@@ -65,6 +65,52 @@ def test_drift_known_shift():
     assert_allclose(d[1], [1.5, -2.25], atol=0.15)
 
 
+def test_drift_ignores_a_changing_specimen():
+    # support texture drifting by a known random walk; a large specimen in the middle whose
+    # strong texture moves on its own (a reacting particle): registering on the whole frame
+    # follows the specimen, registering on the support (``ignore``) follows the true drift
+    from scipy import ndimage
+
+    from mltem.fronts import specimen_zone
+
+    rng = np.random.default_rng(4)
+    H = W = 128
+    support = ndimage.gaussian_filter(rng.standard_normal((H, W)), 1.0)
+    blob = ndimage.gaussian_filter(rng.standard_normal((H, W)), 1.0) * 6
+    yy, xx = np.mgrid[0:H, 0:W]
+    inside = (yy - 64) ** 2 + (xx - 64) ** 2 < 40**2
+    truth = np.cumsum(rng.normal(0, 0.4, (12, 2)), axis=0)
+    truth[0] = 0
+    frames = []
+    for t, (dy, dx) in enumerate(truth):
+        s = ndimage.shift(support, (dy, dx), order=3, mode="wrap")
+        own = ndimage.shift(blob, (dy + 0.8 * t, dx - 0.6 * t), order=3, mode="wrap")
+        frames.append(np.where(inside, own, s))
+    frames = np.array(frames)
+    zone = specimen_zone(inside, margin_fraction=0.05)
+    assert zone.sum() > inside.sum()
+    d = measure_drift(frames, frames[0], ignore=zone)
+    assert np.abs(d - truth).max() < 0.3
+    d_all = measure_drift(frames, frames[0], ignore=None)
+    assert np.abs(d_all - truth).max() > 1.0  # the specimen's own motion would be reported
+    with pytest.raises(ValueError, match="ignore must have"):
+        measure_drift(frames, frames[0], ignore=inside[:10])
+
+
+def test_drift_search_stays_near_the_previous_frame():
+    # a periodic support: the correlation has equal peaks one period apart; the continuity
+    # limit keeps the track on the right one as the drift grows past half a period
+    from scipy import ndimage
+
+    yy, xx = np.mgrid[0:96, 0:96]
+    rng = np.random.default_rng(1)
+    ref = np.cos(2 * np.pi * xx / 12.0) + 0.2 * ndimage.gaussian_filter(rng.standard_normal((96, 96)), 1.0)
+    truth = np.array([[0.0, 0.8 * t] for t in range(12)])  # up to 8.8 px: beyond half a period
+    frames = np.stack([ndimage.shift(ref, s, order=3, mode="wrap") for s in truth])
+    d = measure_drift(frames, ref, max_step_px=3.0)
+    assert_allclose(d[:, 1], truth[:, 1], atol=0.3)
+
+
 def test_kalman_known_trajectory():
     rng = np.random.default_rng(0)
     t = np.arange(200) * 0.1
@@ -105,6 +151,33 @@ def test_kinetics_noise_ci_and_verdict():
     assert_allclose(fit.velocity([4.0]), 40 * 0.5 * 4.0 ** -0.5, rtol=0.1)
     d = fit.to_dict()
     assert d["exponent"] == d["n"] and d["warning"] is None
+
+
+def test_kinetics_ar1_fluctuations():
+    # a law with AR(1) fluctuations (rho 0.7): the GLS fit finds rho, recovers n, and its
+    # interval is wider than the independent-residual fit's, which is too narrow for
+    # correlated residuals
+    rng = np.random.default_rng(3)
+    t = np.linspace(0, 50, 400)
+    e = np.zeros(t.size)
+    z = rng.normal(0, 1.0, t.size)
+    for i in range(1, t.size):
+        e[i] = 0.7 * e[i - 1] + z[i]
+    x = 3.0 + 10 * t**0.6 + e
+    fit = fit_growth_law(t, x, bootstrap=50, seed=0)
+    ind = fit_growth_law(t, x, bootstrap=0, residuals="independent")
+    assert 0.55 <= fit.autocorrelation <= 0.85
+    assert ind.autocorrelation == 0.0
+    assert abs(fit.n - 0.6) < 0.02
+    assert fit.ci["n"][0] <= 0.6 <= fit.ci["n"][1]
+    assert np.ptp(fit.ci["n"]) > 1.5 * np.ptp(ind.ci["n"])
+    assert fit.bootstrap_ci["n"][0] < fit.n < fit.bootstrap_ci["n"][1]
+    assert fit.to_dict()["autocorrelation"] == fit.autocorrelation
+    # white residuals: no autocorrelation, the ordinary fit is kept
+    w = fit_growth_law(t, 3.0 + 10 * t**0.6 + z, bootstrap=0)
+    assert w.autocorrelation < 0.2
+    with pytest.raises(ValueError, match="residuals must be"):
+        fit_growth_law(t, x, residuals="ar2")
 
 
 def test_growth_verdicts():

@@ -59,3 +59,34 @@ def test_noise_free_and_seeded():
 def test_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         simulate_front_movie(**kwargs)
+
+
+def test_fluctuating_front_is_monotone_and_unbiased():
+    from sklearn.isotonic import IsotonicRegression
+
+    from mltem.simulate._fronts import _fluctuating, _non_decreasing
+
+    rng = np.random.default_rng(2)
+    x = np.cumsum(rng.normal(0.2, 1.0, 60))
+    y = _non_decreasing(x)
+    assert np.all(np.diff(y) >= 0)
+    assert_allclose(y, IsotonicRegression().fit_transform(np.arange(60), x), atol=1e-12)
+    assert_allclose(_non_decreasing(np.arange(5.0)), np.arange(5.0))
+    # the monotone projection keeps the law on average; a running maximum ratchets the front
+    # ahead of it (the same fluctuations, AR(1) rho 0.6, 5 %)
+    t = np.arange(120.0)
+    law = 2.0 * t**0.5
+    proj, ratchet = [], []
+    for _ in range(300):
+        e = np.zeros(t.size)
+        z = rng.normal(0, 0.05 * 0.8, t.size)
+        for i in range(1, t.size):
+            e[i] = 0.6 * e[i - 1] + z[i]
+        proj.append(_non_decreasing(law * np.exp(e))[-20:].mean())
+        ratchet.append(np.maximum.accumulate(law * np.exp(e))[-20:].mean())
+    ref = law[-20:].mean()
+    assert abs(np.mean(proj) / ref - 1) < 0.01
+    assert np.mean(ratchet) / ref - 1 > 0.02
+    # and the simulator uses the projection
+    ends = [_fluctuating(t, k=2.0, n=0.5, x0=0.0, t0=0.0, fluctuation=0.05, rng=rng)[-20:].mean() for _ in range(300)]
+    assert abs(np.mean(ends) / ref - 1) < 0.01

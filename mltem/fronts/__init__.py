@@ -14,6 +14,7 @@ from mltem.fronts._geometry import (
     foreground_mask,
     measure_drift,
     sample_kymograph,
+    specimen_zone,
 )
 from mltem.fronts._kalman import KalmanTrack, kalman_smooth, measurement_noise
 from mltem.fronts._kinetics import MIN_POINTS_RELIABLE, KineticsFit, fit_growth_law, growth_verdict
@@ -39,6 +40,7 @@ __all__ = [
     "FrontAxis", "FrontTrack", "KalmanTrack", "KineticsFit",
     "axis_from_points", "bin_frames", "detect_axis", "fit_growth_law", "foreground_mask", "front_positions",
     "growth_verdict", "is_lattice_image", "kalman_smooth", "measure_drift", "measurement_noise",
-    "network_input", "plot_kymograph", "refine_with_intensity", "sample_kymograph", "segment_frames", "track_fronts",
+    "network_input", "plot_kymograph", "refine_with_intensity", "sample_kymograph", "segment_frames", "specimen_zone",
+    "track_fronts",
     "track_fronts_network", "upsample_linear", "width_kymograph",
 ]

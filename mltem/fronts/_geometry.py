@@ -21,6 +21,7 @@ __all__ = [
     "detect_axis",
     "axis_from_points",
     "measure_drift",
+    "specimen_zone",
     "sample_kymograph",
 ]
 
@@ -327,7 +328,18 @@ def _flip(ax: FrontAxis, s1: float) -> FrontAxis:
     return out
 
 
-def measure_drift(frames, reference, *, bin_px: int | None = None) -> np.ndarray:
+def specimen_zone(material, *, margin_fraction: float = 0.1) -> np.ndarray:
+    """The specimen and the room it may swell or lengthen into: ``material`` (y, x bool)
+    dilated by ``margin_fraction`` of the frame's smaller side (at least 4 px). Passed to
+    :func:`measure_drift` as ``ignore``."""
+    material = np.asarray(material, bool)
+    r = max(4, int(round(margin_fraction * min(material.shape))))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return ndimage.binary_dilation(material, structure=yy**2 + xx**2 <= r * r)
+
+
+def measure_drift(frames, reference, *, bin_px: int | None = None, ignore=None,
+                  max_step_px: float | None = 4.0) -> np.ndarray:
     """Shift of each frame relative to ``reference`` by cross-correlation (sub-pixel).
 
     Parameters
@@ -338,6 +350,14 @@ def measure_drift(frames, reference, *, bin_px: int | None = None) -> np.ndarray
         (y, x).
     bin_px : int, optional
         Bin frames by this factor first (speed); default keeps >= 128 px.
+    ignore : numpy.ndarray, optional
+        (y, x) bool, pixels of ``reference`` to leave out (e.g. the reacting specimen,
+        dilated): they are faded out smoothly so that the registration rests on what does
+        not change, the support film. Ignored if it would leave less than 15 % of the frame.
+    max_step_px : float or None
+        Drift is continuous: the correlation peak of frame ``t`` is searched within this
+        many px of frame ``t - 1``'s shift (None: anywhere). Guards against locking onto a
+        changing specimen in long movies.
 
     Returns
     -------
@@ -358,6 +378,15 @@ def measure_drift(frames, reference, *, bin_px: int | None = None) -> np.ndarray
 
     h, w = H // b, W // b
     win = (np.hanning(h)[:, None] * np.hanning(w)[None]).astype(np.float32)
+    if ignore is not None:
+        keep = ~np.asarray(ignore, bool)
+        if keep.shape != (H, W):
+            raise ValueError(f"ignore must have the reference's shape {(H, W)}, got {keep.shape}")
+        if keep.mean() >= 0.15:
+            keep = ndimage.gaussian_filter(keep.astype(np.float32), 2.0)
+            if b > 1:
+                keep = keep[: h * b, : w * b].reshape(h, b, w, b).mean(axis=(1, 3))
+            win = win * keep
     ky = sfft.fftfreq(h)[:, None]
     kx = sfft.rfftfreq(w)[None]
     k2 = ky**2 + kx**2
@@ -366,18 +395,26 @@ def measure_drift(frames, reference, *, bin_px: int | None = None) -> np.ndarray
     lp = (np.exp(-2 * (np.pi * 0.7) ** 2 * k2) - np.exp(-2 * (np.pi * 4.0) ** 2 * k2)).astype(np.float32)
     F0 = np.conj(sfft.rfft2(prep(reference))) * lp**2
     out = np.zeros((len(frames), 2))
+    yy = np.fft.fftfreq(h, 1.0 / h)[:, None]  # signed lags, binned px
+    xx = np.fft.fftfreq(w, 1.0 / w)[None]
+    prev = None
     for t, f in enumerate(frames):
         cc = sfft.irfft2(sfft.rfft2(prep(f)) * F0, s=(h, w))
+        if max_step_px is not None and prev is not None:
+            r = max(float(max_step_px) / b, 1.5)
+            near = (yy - prev[0] / b) ** 2 + (xx - prev[1] / b) ** 2 <= r * r
+            cc = np.where(near, cc, -np.inf)
         iy, ix = np.unravel_index(int(np.argmax(cc)), cc.shape)
         sub = []
         for axis, i, n in ((0, iy, h), (1, ix, w)):
             idx = [(i - 1) % n, i, (i + 1) % n]
             v = cc[idx, ix] if axis == 0 else cc[iy, idx]
             den = v[0] - 2 * v[1] + v[2]
-            d = 0.5 * (v[0] - v[2]) / den if den < 0 else 0.0
+            d = 0.5 * (v[0] - v[2]) / den if den < 0 and np.isfinite(den) else 0.0
             p = i + float(np.clip(d, -0.5, 0.5))
             sub.append(p - n if p > n / 2 else p)
         out[t] = np.array(sub) * b
+        prev = out[t]
     return out
 
 

@@ -15,6 +15,7 @@ from mltem.fronts._geometry import (
     foreground_mask,
     measure_drift,
     sample_kymograph,
+    specimen_zone,
 )
 from mltem.fronts._kalman import KalmanTrack, kalman_smooth
 
@@ -81,7 +82,7 @@ class FrontTrack:
 
 
 def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6, return_quality: bool = False,
-                    guess=None, search_px: int = 6):
+                    guess=None, search_px: int = 6, local_levels: bool = True):
     """Sub-pixel front position in each row of a kymograph whose reacted side is at index 0.
 
     A two-level step is fitted to every row (least squares over all split points, by
@@ -111,6 +112,11 @@ def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6, ret
         searched only within ``search_px`` of it.
     search_px : int
         With ``guess``: half-width of the search, px.
+    local_levels : bool
+        Read the two levels of the sub-pixel step next to it in each frame (median over
+        +-3 frames) instead of the movie-wide medians, so that levels that drift (a
+        swelling shell, thickness changing along the axis) do not bias the position.
+        Frames without enough clear columns on a side keep the movie-wide level.
 
     Returns
     -------
@@ -174,21 +180,54 @@ def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6, ret
         near = np.abs(np.arange(E + 1)[None] - j[:, None]) <= search_px
         cost = np.where(near, cost, np.inf)
     j = np.argmin(cost, axis=1)
-    q = np.clip((Kf - B) / (A - B), -0.5, 1.5)
+    if levels is None and local_levels:
+        At, Bt = _local_levels(Kf, j, ends, A, B, width=2 * window_px)
+    else:
+        At, Bt = np.full(T, A), np.full(T, B)
     pos = np.empty(T)
     for t in range(T):
         x = float(j[t])
+        q = np.clip((Kf[t] - Bt[t]) / (At[t] - Bt[t]), -0.5, 1.5)
         for _ in range(2):  # re-centre the window on the refined position
             lo = max(0, int(round(x)) - window_px)
             hi = min(int(ends[t]), int(round(x)) + window_px)
             if hi <= lo:
                 break
-            x = lo + float(q[t, lo:hi].sum()) - (0.5 if hi < ends[t] else 0.0)
+            x = lo + float(q[lo:hi].sum()) - (0.5 if hi < ends[t] else 0.0)
             x = min(max(x, 0.0), float(ends[t]))
         pos[t] = x
     if return_quality:
         return pos, cnr
     return pos
+
+
+def _local_levels(K, j, ends, A, B, *, width: int, clear: int = 3, min_cols: int = 3, half_frames: int = 3):
+    """Per-frame levels either side of the step at ``j``, smoothed over frames (see
+    :func:`front_positions`); movie-wide ``A``/``B`` where a side has too few columns."""
+    T = K.shape[0]
+    a = np.full(T, np.nan)
+    b = np.full(T, np.nan)
+    for t in range(T):
+        lo, hi = max(0, j[t] - clear - width), j[t] - clear
+        if hi - lo >= min_cols:
+            a[t] = np.mean(K[t, lo:hi])
+        lo, hi = j[t] + clear, min(int(ends[t]), j[t] + clear + width)
+        if hi - lo >= min_cols:
+            b[t] = np.mean(K[t, lo:hi])
+
+    def smooth(v, fill):
+        out = np.empty(T)
+        for t in range(T):
+            w = v[max(0, t - half_frames) : t + half_frames + 1]
+            w = w[np.isfinite(w)]
+            out[t] = np.median(w) if len(w) else fill
+        return out
+
+    At, Bt = smooth(a, A), smooth(b, B)
+    # a level pair that lost the step's sign or most of its contrast is noise: movie-wide
+    weak = (np.sign(At - Bt) != np.sign(A - B)) | (np.abs(At - Bt) < 0.3 * abs(A - B))
+    At[weak], Bt[weak] = A, B
+    return At, Bt
 
 
 def is_lattice_image(image, *, threshold: float = 50.0) -> bool:
@@ -357,7 +396,7 @@ def track_fronts(
     if mode == "lattice":
         return _track_lattice(frames, ts, pixel_size_nm, geometry, axis, timings)
     ref = frames[0]
-    drift = measure_drift(frames, ref)
+    drift = measure_drift(frames, ref, ignore=specimen_zone(foreground_mask(ref)))
     timings["drift"] = time.perf_counter() - t
     t = time.perf_counter()
     if axis is None:
@@ -599,7 +638,7 @@ def track_fronts_network(
     prob = segment_frames(frames, model=model, network_scale=network_scale) if probabilities is None else np.asarray(probabilities, np.float32)
     timings["network"] = time.perf_counter() - t
     t = time.perf_counter()
-    drift = measure_drift(frames, frames[0])
+    drift = measure_drift(frames, frames[0], ignore=specimen_zone(prob[0, 0] < 0.5))
     timings["drift"] = time.perf_counter() - t
     t = time.perf_counter()
     material0 = prob[0, 0] < 0.5

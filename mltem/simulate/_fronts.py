@@ -116,7 +116,12 @@ def growth_law(t, *, k: float, n: float, x0: float = 0.0, t0: float = 0.0):
 
 
 def _fluctuating(time_s, *, k, n, x0, t0, fluctuation, rng):
-    """Growth law times exp(AR(1) noise), kept non-decreasing (fronts stall, never retreat)."""
+    """Growth law times exp(AR(1) noise), made non-decreasing (fronts stall, never retreat).
+
+    The monotone trajectory is the least-squares non-decreasing fit to the fluctuating one
+    (pool adjacent violators): unlike a running maximum it does not ratchet the front ahead
+    of the law, so the movie's growth exponent stays the law's ``n`` on average.
+    """
     eps = np.zeros(len(time_s))
     if fluctuation > 0:
         rho = 0.6
@@ -124,7 +129,21 @@ def _fluctuating(time_s, *, k, n, x0, t0, fluctuation, rng):
         for i in range(1, len(time_s)):
             eps[i] = rho * eps[i - 1] + z[i]
     x = x0 + (growth_law(time_s, k=k, n=n, t0=t0) * np.exp(eps))
-    return np.maximum.accumulate(x)
+    return _non_decreasing(x)
+
+
+def _non_decreasing(x: np.ndarray) -> np.ndarray:
+    """Least-squares non-decreasing sequence closest to ``x`` (pool adjacent violators)."""
+    means, sizes = [], []
+    for v in np.asarray(x, dtype=float):
+        means.append(v)
+        sizes.append(1)
+        while len(means) > 1 and means[-2] > means[-1]:
+            m2, s2 = means.pop(), sizes.pop()
+            m1, s1 = means.pop(), sizes.pop()
+            means.append((m1 * s1 + m2 * s2) / (s1 + s2))
+            sizes.append(s1 + s2)
+    return np.repeat(means, sizes)
 
 
 def _drift(n_frames, drift_px, rng):
