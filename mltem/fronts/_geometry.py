@@ -237,9 +237,7 @@ def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=Non
         return ax
     radius = math.sqrt(mask.sum() / math.pi)
     if geometry == "core-shell":
-        radius = _edge_radius(reference, c, radius)
-        pts = c + np.stack([np.linspace(radius, 0, int(radius) + 1), np.zeros(int(radius) + 1)], axis=1)
-        return FrontAxis("core-shell", pts, _normals(pts) if len(pts) > 1 else pts * 0, radius, (float(c[0]), float(c[1])), radius)
+        return _core_shell_axis(c, _edge_radius(reference, c, radius))
     # planar: from the edge where the change is, through the centre
     if change is not None and change.sum() > 0:
         cc = np.array([(change * np.arange(W)).sum(), (change * np.arange(H)[:, None]).sum()]) / change.sum()
@@ -269,6 +267,13 @@ def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=Non
         half = 0.4 * radius
     pts = _resample_polyline(np.array([p0, p1]))
     return FrontAxis("planar", pts, _normals(pts), float(half), (float(c[0]), float(c[1])), float(radius))
+
+
+def _core_shell_axis(c, radius: float) -> FrontAxis:
+    """Core-shell axis: centre ``c`` (x, y) and surface radius; points run inward from the surface."""
+    c = np.asarray(c, dtype=float)
+    pts = c + np.stack([np.linspace(radius, 0, int(radius) + 1), np.zeros(int(radius) + 1)], axis=1)
+    return FrontAxis("core-shell", pts, _normals(pts) if len(pts) > 1 else pts * 0, radius, (float(c[0]), float(c[1])), radius)
 
 
 def _edge_radius(image, c, radius):
