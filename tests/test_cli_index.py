@@ -34,6 +34,47 @@ def test_index_example_stack(tmp_path):
     assert len(list(out.glob("overlay_*.png"))) == 5
     summary = json.loads((out / "summary.json").read_text())
     assert summary["results"]["n_indexed"] == 5
+    # several patterns: one shared calibration (the example's file value is 1.5 % too large)
+    cal = summary["results"]["calibration"]
+    assert cal["mode"] == "shared" and cal["n_used"] >= 3
+    assert cal["scale"] == pytest.approx(1 / 1.015, rel=0.004)  # 0.065 / (0.065 * 1.015), spots' noise
+    assert cal["percent_change"] == pytest.approx(100 * (1 / 1.015 - 1), abs=0.4)
+    assert cal["pixel_size_refined_inv_nm"] == pytest.approx(0.065, rel=0.004)
+    assert 0 <= cal["spread_percent"] < 0.5
+    assert [r["calibration_mode"] for r in rows] == ["shared"] * 5
+    for r in rows:
+        assert float(r["pixel_size_inv_nm"]) == pytest.approx(0.065, rel=0.006)
+
+
+def test_index_per_pattern_calibration_and_options(tmp_path, capsys):
+    out = tmp_path / "pp"
+    base = ["--quiet", "index", str(EXAMPLE), "--phase", "Si", "--phase", "LiFePO4", "--phase", "graphite",
+            "--max-overlays", "0"]
+    assert main(base + ["--out", str(out), "--calibration", "per-pattern", "--method", "classical"]) == 0
+    rows = list(csv.DictReader(open(out / "index.csv")))
+    assert [r["calibration_mode"] for r in rows] == ["per-pattern"] * 5
+    assert [r["phase"] for r in rows] == [t[0] for t in TRUTH]
+    cal = json.loads((out / "summary.json").read_text())["results"]["calibration"]
+    assert cal["mode"] == "per-pattern" and "scale" not in cal
+    # threads do not change the answers
+    outj = tmp_path / "ppj"
+    assert main(base + ["--out", str(outj), "--calibration", "per-pattern", "--method", "classical", "--jobs", "2"]) == 0
+    assert (outj / "index.csv").read_text() == (out / "index.csv").read_text()
+    assert cal["pattern_scale_median"] == pytest.approx(1 / 1.015, abs=0.006)
+    # a known standard in the series: only the Si patterns set the factor (3 of them)
+    out2 = tmp_path / "std"
+    assert main(base + ["--out", str(out2), "--calibration-phase", "Si", "--method", "classical"]) == 0
+    cal = json.loads((out2 / "summary.json").read_text())["results"]["calibration"]
+    assert cal["reference_phase"] == "Si" and cal["n_used"] == 3
+    assert cal["scale"] == pytest.approx(1 / 1.015, rel=0.004)
+    assert main(base + ["--out", str(tmp_path / "x"), "--calibration-phase", "Cu"]) == 2
+    assert "not one of the phases" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "y"), "--calibration-window", "0.5"]) == 2
+    assert "--calibration-window" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "z"), "--calibration", "per-pattern", "--calibration-phase", "Si"]) == 2
+    assert "needs --calibration shared" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "j"), "--jobs", "0"]) == 2
+    assert "--jobs" in capsys.readouterr().err
 
 
 def _npy(tmp_path, arr):

@@ -217,3 +217,111 @@ def test_noise_only_pattern_is_not_forced(bank):
     empty = Spots(np.zeros((0, 2)), np.zeros(0), np.zeros((0, 3), int), np.zeros(0))
     img = render_pattern(empty, shape=(256, 256), pixel_size_inv_nm=0.065, rng=np.random.default_rng(3))
     assert index_pattern(img, bank, 0.065).phase == "none"
+
+
+# --- session-wide (shared) calibration -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def layered_bank():
+    return build_templates([load_phase(n) for n in ("Si", "Cu", "LiCoO2", "NMC111")])
+
+
+def _zone_pattern(bank, name, zone, angle_deg, seed, px):
+    phase = next(p for p in bank.phases if p.name == name)
+    rng = np.random.default_rng(seed)
+    sp = simulate_spots(phase, zone, np.radians(angle_deg), g_max_inv_nm=12.0, thickness_nm=10.0)
+    return render_pattern(sp, shape=(256, 256), pixel_size_inv_nm=px, centre_yx=(129.3, 126.1), rng=rng,
+                          peak_counts=1500, beam_stop={"angle_rad": 1.0 + seed, "width_px": 8, "disk_px": 7})
+
+
+def test_shared_calibration_resolves_layered_twin(layered_bank):
+    """A stack with one common calibration error of +2.5 %: the series' factor is recovered
+    within 0.3 %, and a LiCoO2 pattern that alone is taken for NMC111 (cells 1.2-1.6 % apart,
+    inside the +-3.5 % search) is indexed right within the shared window."""
+    from mltem.diffraction import index_series, match_templates, prepare_pattern
+
+    px, err = 0.065, 0.025
+    stack = [("Si", (1, 1, 0), 37.0), ("Si", (1, 0, 0), 71.5), ("Cu", (1, 1, 0), 150.0), ("Cu", (1, 0, 0), 12.0),
+             ("Si", (2, 1, 1), 80.0), ("LiCoO2", (1, 0, 0), 20.0)]
+    preps = [prepare_pattern(_zone_pattern(layered_bank, n, z, a, k, px), px * (1 + err), layered_bank.settings)
+             for k, (n, z, a) in enumerate(stack)]
+    alone = match_templates(preps[-1], layered_bank)
+    assert alone.reliability < 0.05  # ambiguous on its own (it even picks NMC111)
+    per, _, none_shared, per_modes = index_series(preps, layered_bank, calibration="per-pattern")
+    assert none_shared is None and per_modes == ["per-pattern"] * 6
+    assert (per[-1].phase, per[-1].zone) == (alone.phase, alone.zone)
+    res, conf, shared, modes = index_series(preps, layered_bank)
+    assert np.isnan(conf).all()  # classical: no network confidence
+    # true calibration = file * scale; no distortion here, so the only error is the spots' noise
+    assert shared.scale == pytest.approx(1 / (1 + err), rel=0.003)
+    assert shared.n_used >= 4 and shared.spread < 0.003
+    assert modes == ["shared"] * 6
+    assert [(r.phase, r.zone) for r in res] == [(n, z) for n, z, _ in stack]
+    assert res[-1].reliability > alone.reliability
+    d = abs(res[-1].inplane_deg - 20.0 % 180)
+    assert min(d, 180 - d) < 1.0
+
+
+def _result(phase, scale, reliability):
+    from mltem.diffraction import IndexResult
+
+    return IndexResult(phase, (1, 0, 0), 0.0, 0.5, reliability, scale, (0.0, 0.0), 0)
+
+
+def test_shared_calibration_robust_estimate():
+    from mltem.diffraction import shared_calibration
+
+    rng = np.random.default_rng(4)
+    good = [_result("Si", s, 0.6) for s in 0.98 * (1 + rng.normal(0, 0.001, 15))]
+    wrong = [_result("Cu", 1.03, 0.5), _result("Cu", 0.95, 0.4)]  # confidently wrong: outliers
+    twins = [_result("LiCoO2", 1.01, 0.01)] * 5  # ambiguous: not used
+    sc = shared_calibration(good + wrong + twins + [_result("none", 1.0, 0.9)])
+    assert sc.scale == pytest.approx(0.98, rel=0.001)
+    assert sc.n_candidates == 17 and sc.n_used == 15
+    assert sc.spread == pytest.approx(0.001, rel=0.5)
+    assert sc.sigma == pytest.approx(max(sc.spread, 0.0015))
+    assert sc.as_dict()["percent_change"] == pytest.approx(-2.0, abs=0.1)
+    # a known standard in the series: only its patterns set the factor
+    assert shared_calibration(good + wrong, reference_phase="Cu", min_patterns=2).scale == pytest.approx(np.sqrt(1.03 * 0.95))
+    few = shared_calibration(twins + good[:2])
+    assert few.scale is None and "only 2 patterns" in few.note
+    with pytest.raises(ValueError, match="min_patterns"):
+        shared_calibration(good, min_patterns=0)
+    with pytest.raises(ValueError, match="window"):
+        shared_calibration(good, window=0.6)
+
+
+def test_match_templates_calibration_window(bank):
+    """Holding the calibration near its true value gives the same answer as the free search;
+    holding it 3 % off loses the score; bad arguments are refused."""
+    from mltem.diffraction import match_templates, prepare_pattern
+
+    phase = next(p for p in bank.phases if p.name == "Si")
+    px = 0.065
+    sp = simulate_spots(phase, (1, 1, 0), np.radians(37.0), g_max_inv_nm=12.0, thickness_nm=10.0)
+    img = render_pattern(sp, shape=(256, 256), pixel_size_inv_nm=px, centre_yx=(131.2, 124.6),
+                         rng=np.random.default_rng(1), peak_counts=1500)
+    prep = prepare_pattern(img, px * 1.02, bank.settings)
+    free = match_templates(prep, bank)
+    held = match_templates(prep, bank, scale=1 / 1.02, scale_window=0.005, scale_sigma=0.002)
+    assert (held.phase, held.zone) == (free.phase, free.zone) == ("Si", (1, 1, 0))
+    assert held.scale == pytest.approx(1 / 1.02, rel=0.003)
+    assert held.inplane_deg == pytest.approx(free.inplane_deg, abs=0.3)
+    assert held.score == pytest.approx(free.score, rel=0.05)
+    off = match_templates(prep, bank, scale=1 / 1.02 * 1.03, scale_window=0.003)
+    assert off.score < 0.8 * free.score
+    with pytest.raises(ValueError, match="scale must be positive"):
+        match_templates(prep, bank, scale=0.0)
+    with pytest.raises(ValueError, match="scale_window"):
+        match_templates(prep, bank, scale=1.0, scale_window=0.7)
+    with pytest.raises(ValueError, match="scale_sigma"):
+        match_templates(prep, bank, scale=1.0, scale_sigma=-1.0)
+
+
+def test_fast_median_filter_matches_scipy():
+    from scipy import ndimage
+
+    from mltem.diffraction._preprocess import _median9
+
+    x = np.random.default_rng(2).normal(size=(37, 64))
+    np.testing.assert_array_equal(_median9(x), ndimage.median_filter(x, size=9, mode="nearest"))

@@ -4,13 +4,25 @@ in-plane angle of SAED / nanobeam diffraction patterns.
 Two methods: ``network`` (an ONNX classifier proposes the top-k (phase, zone) templates,
 template matching refines orientation and calibration among them) and ``classical``
 (template matching over every template). The default is the network when a model in
-``models/`` was trained on every requested phase, else classical."""
+``models/`` was trained on every requested phase, else classical.
+
+Several patterns are one acquisition series sharing the camera length (``--calibration
+shared``, the default): a first pass indexes a sample of them, the confidently indexed ones
+give the series' calibration factor (median), and every pattern is then matched with the
+calibration held within ``--calibration-window`` of it. ``--calibration per-pattern``
+searches each pattern's calibration within ``--scale-range`` instead."""
 from __future__ import annotations
+
+import logging
+import math
 
 from mltem.cli._main import add_output_arguments
 
+log = logging.getLogger(__name__)
+
 COLUMNS = ["file", "frame", "phase", "zone_u", "zone_v", "zone_w", "inplane_deg", "score", "reliability",
-           "ref_hkl", "calibration_scale", "centre_y", "centre_x", "runner_up", "network_confidence"]
+           "ref_hkl", "calibration_scale", "pixel_size_inv_nm", "calibration_mode", "centre_y", "centre_x", "runner_up",
+           "network_confidence"]
 
 
 def add_arguments(p) -> None:
@@ -35,13 +47,30 @@ def add_arguments(p) -> None:
     p.add_argument("--model", metavar="NAME", help="index model (registry name or .onnx/.json path; default: the "
                                                    "smallest model in models/ trained on all the phases)")
     p.add_argument("--top-k", type=int, default=5, help="templates the network proposes for refinement (default 5)")
+    p.add_argument("--calibration", choices=("shared", "per-pattern"), default="shared",
+                   help="shared (default): all patterns share the camera length; its factor is refined on the "
+                        "confidently indexed patterns and every pattern is matched within --calibration-window of it. "
+                        "per-pattern: each pattern's calibration is searched within --scale-range")
+    p.add_argument("--calibration-window", type=float, default=0.005,
+                   help="half-width of the shared calibration window, as a fraction (default 0.005 = 0.5 %%)")
+    p.add_argument("--calibration-phase", metavar="NAME",
+                   help="a known standard in the series (one of the --phase names): only patterns indexed as it "
+                        "set the shared calibration")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="threads preparing and matching patterns in parallel (default 1; answers do not depend on it)")
+    p.add_argument("--calibration-sample", type=int, default=500,
+                   help="patterns (evenly spaced) indexed in the first pass of the shared calibration (default 500)")
 
 
 def run(args) -> int:
     from mltem._errors import MltemError
     from mltem._progress import progress
-    from mltem.diffraction import (IndexSettings, build_templates, index_pattern, load_phase, pixel_size_from_camera,
-                                   prepare_pattern)
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from mltem.diffraction import (IndexSettings, build_templates, index_prepared, index_with_shared, load_phase,
+                                   pixel_size_from_camera, prepare_pattern, shared_calibration)
     from mltem.diffraction._network import NetworkIndexer, model_for_phases
     from mltem.diffraction._patterns import open_patterns
     from mltem.diffraction._plot import overlay_figure, summary_figure
@@ -53,6 +82,14 @@ def run(args) -> int:
         raise MltemError(f"--max-zones must be >= 1, got {args.max_zones}")
     if args.top_k < 1:
         raise MltemError(f"--top-k must be >= 1, got {args.top_k}")
+    if not 0 < args.calibration_window < 0.2:
+        raise MltemError(f"--calibration-window must lie between 0 and 0.2, got {args.calibration_window}")
+    if args.jobs < 1:
+        raise MltemError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.calibration_sample < 1:
+        raise MltemError(f"--calibration-sample must be >= 1, got {args.calibration_sample}")
+    if args.calibration_phase is not None and args.calibration == "per-pattern":
+        raise MltemError("--calibration-phase needs --calibration shared")
     if args.model is not None and args.method == "classical":
         raise MltemError("--model needs --method network (or no --method)")
     px_cli = args.pixel_size
@@ -71,6 +108,8 @@ def run(args) -> int:
     names = [p.name for p in phases]
     if len(set(names)) != len(names):
         raise MltemError(f"the same phase was given twice ({', '.join(names)})")
+    if args.calibration_phase is not None and args.calibration_phase not in names:
+        raise MltemError(f"--calibration-phase {args.calibration_phase} is not one of the phases ({', '.join(names)})")
     method, card, note = args.method or "auto", None, "classical template matching requested"
     if method != "classical":
         card, note = model_for_phases(phases, name=args.model)
@@ -94,35 +133,71 @@ def run(args) -> int:
     with out.timer("templates"):
         bank = build_templates(phases, settings)
         indexer = NetworkIndexer(card, bank, top_k=args.top_k) if method == "network" else None
+    frames = [(s, i) for s in sources for i in range(s.n_frames)]
+    total = len(frames)
+
+    def px_of(src):
+        return px_cli if px_cli is not None else src.pixel_size_inv_nm
+
+    def prep_of(k):
+        src, i = frames[k]
+        return prepare_pattern(src.frame(i), px_of(src), settings)
+
+    shared, cache, first = None, {}, {}
+    pool = ThreadPoolExecutor(args.jobs) if args.jobs > 1 else None
+    mapper = pool.map if pool is not None else map
+    cal_mode = args.calibration if total > 1 else "per-pattern"
+    if cal_mode == "shared":
+        sample = [int(k) for k in np.unique(np.linspace(0, total - 1, min(total, args.calibration_sample)).round())]
+        with out.timer("calibration"):
+            preps = list(progress(mapper(prep_of, sample), total=len(sample), desc="calibrate", unit="pattern"))
+            cache = dict(zip(sample, preps))
+            props = [None] * len(sample)
+            if indexer is not None:
+                top, prob, conf = indexer.propose(preps)
+                props = [(top[j], prob[j], float(conf[j])) for j in range(len(sample))]
+            firsts = list(mapper(lambda j: index_prepared(preps[j], bank, indexer=indexer, proposals=props[j]),
+                                 range(len(sample))))
+            first = dict(zip(sample, firsts))
+            del preps
+            shared = shared_calibration([r for r, _ in firsts], reference_phase=args.calibration_phase,
+                                        window=args.calibration_window)
+        if shared.scale is None:
+            log.warning("shared calibration not possible: %s", shared.note)
+
+    def one(k):
+        prep = cache.pop(k) if k in cache else prep_of(k)
+        return index_with_shared(prep, bank, shared, indexer=indexer, first=first.pop(k, None))
+
     rows, n_overlays = [], 0
-    total = sum(s.n_frames for s in sources)
+    chunk = 16 * args.jobs if pool is not None else 1
     bar = progress(total=total, desc="index", unit="pattern")
     with out.timer("index"):
-        for s in sources:
-            px = px_cli if px_cli is not None else s.pixel_size_inv_nm
-            for i in range(s.n_frames):
-                img = s.frame(i)
-                conf = float("nan")
-                if indexer is None:
-                    res = index_pattern(img, bank, px)
-                else:
-                    res, conf = indexer.index(prepare_pattern(img, px, settings))
+        for start in range(0, total, chunk):
+            ks = list(range(start, min(total, start + chunk)))
+            for k, (res, conf, mode) in zip(ks, list(mapper(one, ks))):
+                s, i = frames[k]
+                px = px_of(s)
                 rows.append({
                     "file": s.path.name, "frame": i, "phase": res.phase, "zone_u": res.zone[0], "zone_v": res.zone[1],
-                    "zone_w": res.zone[2], "inplane_deg": round(res.inplane_deg, 3) if res.phase != "none" else float("nan"),
+                    "zone_w": res.zone[2],
+                    "inplane_deg": round(res.inplane_deg, 3) if res.phase != "none" else float("nan"),
                     "score": res.score, "reliability": res.reliability,
                     "ref_hkl": " ".join(str(v) for v in res.ref_hkl) if res.phase != "none" else "",
-                    "calibration_scale": res.scale, "centre_y": res.centre_yx[0], "centre_x": res.centre_yx[1],
+                    "calibration_scale": res.scale, "pixel_size_inv_nm": px * res.scale, "calibration_mode": mode,
+                    "centre_y": res.centre_yx[0], "centre_x": res.centre_yx[1],
                     "runner_up": res.second, "network_confidence": conf,
                 })
                 if n_overlays < args.max_overlays:
                     ph = next((p for p in phases if p.name == res.phase), None)
-                    fig = overlay_figure(img, res, ph, pixel_size_inv_nm=px, title=f"{s.path.name} frame {i}",
+                    fig = overlay_figure(s.frame(i), res, ph, pixel_size_inv_nm=px, title=f"{s.path.name} frame {i}",
                                          energy_ev=settings.energy_ev)
                     out.save_figure(f"overlay_{s.path.stem}_{i:04d}.png", fig)
                     n_overlays += 1
                 bar.update(1)
     bar.close()
+    if pool is not None:
+        pool.shutdown()
     out.save_csv("index.csv", rows, COLUMNS)
     out.save_figure("summary.png", summary_figure(rows))
     matched = [r for r in rows if r["phase"] != "none"]
@@ -133,17 +208,48 @@ def run(args) -> int:
         "phases": {n: sum(r["phase"] == n for r in rows) for n in names},
         "mean_reliability": float(sum(r["reliability"] for r in matched) / len(matched)) if matched else None,
         "n_templates": len(bank),
-        "patterns_per_s": len(rows) / max(out.timings.get("index", 1e-9), 1e-9),
+        "patterns_per_s": len(rows) / max(out.timings.get("index", 0.0) + out.timings.get("calibration", 0.0), 1e-9),
         "method": "network+refinement" if method == "network" else "classical",
         "method_note": note,
+        "calibration": _calibration_summary(cal_mode, shared, sources, px_cli, rows),
     }
     params = {"phases": [{"name": p.name, "source": p.source, "space_group": p.space_group} for p in phases],
               "pixel_size_inv_nm": px_cli, "energy_ev": settings.energy_ev, "scale_range": settings.scale_range,
               "max_zones": settings.max_zones, "min_score": settings.min_score,
               "method": "network proposals + template refinement" if method == "network" else "classical template matching",
-              "top_k": args.top_k if method == "network" else None, "templates": bank.labels}
+              "top_k": args.top_k if method == "network" else None, "templates": bank.labels,
+              "calibration": cal_mode, "calibration_window": args.calibration_window if cal_mode == "shared" else None,
+              "calibration_phase": args.calibration_phase, "calibration_sample": args.calibration_sample,
+              "jobs": args.jobs}
     models = [{"name": card.name, "file": str(card.path), "sha256": card.sha256}] if card is not None else []
     out.write_summary(parameters=params, results=results, models=models)
+    cal = results["calibration"]
+    if cal.get("scale") is not None:
+        print(f"shared calibration: x{cal['scale']:.4f} ({cal['percent_change']:+.2f} % vs the file, spread "
+              f"{cal['spread_percent']:.2f} %, {cal['n_used']} patterns)")
     print(f"indexed {len(matched)} of {len(rows)} patterns ({len(rows) - len(matched)} unmatched; "
           f"{results['method']}: {note}) -> {out.path / 'index.csv'}")
     return 0
+
+
+def _calibration_summary(mode, shared, sources, px_cli, rows) -> dict:
+    """The calibration the answers used: the shared factor (with its spread) and the refined 1/nm per pixel."""
+    files = sorted({px_cli if px_cli is not None else s.pixel_size_inv_nm for s in sources})
+    d = {"mode": mode, "pixel_size_file_inv_nm": files[0] if len(files) == 1 else files}
+    if shared is not None:
+        d.update(shared.as_dict())
+        if shared.scale is not None:
+            ref = [p * shared.scale for p in files]
+            d["pixel_size_refined_inv_nm"] = ref[0] if len(ref) == 1 else ref
+            d["pixel_size_refined_spread_inv_nm"] = [p * shared.spread for p in ref] if len(ref) > 1 else ref[0] * shared.spread
+    d["n_patterns_shared"] = sum(r["calibration_mode"] == "shared" for r in rows)
+    per = [r["calibration_scale"] for r in rows if r["phase"] != "none"]
+    if per:
+        per.sort()
+        d["pattern_scale_median"] = per[len(per) // 2]
+        d["pattern_scale_percent_change_median"] = 100.0 * (per[len(per) // 2] - 1)
+    d["note"] = d.get("note") or ("one pattern: calibration refined on it alone" if len(rows) == 1 and mode == "per-pattern"
+                                   else "calibration refined pattern by pattern (--calibration per-pattern)")
+    if isinstance(d.get("spread"), float) and math.isnan(d["spread"]):
+        d["spread"] = d["error"] = d["spread_percent"] = d["error_percent"] = None
+    return d

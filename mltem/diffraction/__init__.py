@@ -41,6 +41,13 @@ from mltem.diffraction._preprocess import (
     remove_background,
 )
 from mltem.diffraction._scattering import electron_scattering_factor
+from mltem.diffraction._session import (
+    SharedCalibration,
+    index_prepared,
+    index_series,
+    index_with_shared,
+    shared_calibration,
+)
 
 __all__ = [
     "BUILTIN_PHASES", "IndexResult", "IndexSettings", "Peaks", "Phase", "Prepared", "Reflections", "Spots",
@@ -50,4 +57,5 @@ __all__ = [
     "network_input", "phase_from_structure",
     "pixel_size_from_camera", "polar_transform", "prepare_pattern", "radial_profile", "reflections",
     "remove_background", "render_pattern", "simulate_spots", "zone_axes", "zone_rotation",
+    "SharedCalibration", "index_prepared", "index_series", "index_with_shared", "shared_calibration",
 ]

@@ -224,25 +224,35 @@ def prepare_pattern(image, pixel_size_inv_nm: float, settings: IndexSettings | N
     return Prepared(c, polar.astype(np.float32), valid, float(pixel_size_inv_nm), len(spots))
 
 
+def _phase_factors(bank: TemplateBank, n_theta: int) -> np.ndarray:
+    """(J, n_theta // 2 + 1) complex e^{i m theta_j} of every template spot (cached per bank and grid)."""
+    key = ("ph", n_theta)
+    ph = bank._phase_cache.get(key)
+    if ph is None:
+        m = np.arange(n_theta // 2 + 1)
+        ph = np.exp(1j * np.outer(bank.theta, m))
+        bank._phase_cache[key] = ph
+    return ph
+
+
 def _correlate(prep: Prepared, bank: TemplateBank, templates: np.ndarray, shifts: np.ndarray):
-    """Cosine similarity (T, S, n_theta) of the chosen templates over scale shifts and angles."""
-    st = bank.settings
+    """Cosine similarity (T, S, n_theta) of the chosen templates over (fractional) row shifts and angles."""
     n_r, n_t = prep.polar.shape
     E = np.fft.rfft(prep.polar.astype(np.float64), axis=1)
     V = np.fft.rfft(prep.valid.astype(np.float64), axis=1)
-    m = np.arange(E.shape[1])
     sel = np.concatenate([np.arange(bank.start[t], bank.start[t + 1]) for t in templates])
     lens = np.array([bank.start[t + 1] - bank.start[t] for t in templates])
     offs = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    ph = np.exp(1j * np.outer(bank.theta[sel], m))
+    ph = _phase_factors(bank, n_t)[sel]
     w = bank.weight[sel]
     pw, pw2 = ph * w[:, None], ph * (w**2)[:, None]
-    r0 = np.floor(bank.rho_idx[sel]).astype(int)
-    f = (bank.rho_idx[sel] - r0)[:, None]
+    rho = bank.rho_idx[sel]
     num = np.empty((len(templates), len(shifts), E.shape[1]), complex)
     den = np.empty_like(num)
     for k, s in enumerate(shifts):
-        r = r0 + int(s)
+        pos = rho + float(s)
+        r = np.floor(pos).astype(int)
+        f = (pos - r)[:, None]
         inside = ((r >= 0) & (r + 1 < n_r))[:, None]
         rc = np.clip(r, 0, n_r - 2)
         e = (E[rc] * (1 - f) + E[rc + 1] * f) * inside
@@ -300,7 +310,29 @@ def _parabola(ym, y0, yp) -> float:
     return 0.0 if den >= 0 else float(np.clip(0.5 * (ym - yp) / den, -0.5, 0.5))
 
 
-def match_templates(prep: Prepared, bank: TemplateBank, *, templates=None, min_sep_deg: float = 5.0) -> IndexResult:
+def _scale_shifts(st: IndexSettings, scale: float | None, scale_window: float | None):
+    """Row shifts searched and their spacing: +-scale_range in whole rows, or a narrow
+    window of +-scale_window around a known calibration factor ``scale``."""
+    if scale is None:
+        smax = int(np.ceil(np.log(1 + st.scale_range) / st.d_rho))
+        return np.arange(-smax, smax + 1).astype(float), 1.0
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    window = st.scale_range if scale_window is None else float(scale_window)
+    if not 0 <= window < 0.5:
+        raise ValueError(f"scale_window must lie in [0, 0.5), got {scale_window}")
+    s0 = -np.log(scale) / st.d_rho
+    w = np.log(1 + window) / st.d_rho
+    m = int(np.ceil(w / 0.5))
+    if m == 0:
+        return np.array([s0]), 1.0
+    step = w / m
+    return s0 + step * np.arange(-m, m + 1), step
+
+
+def match_templates(prep: Prepared, bank: TemplateBank, *, templates=None, min_sep_deg: float = 5.0,
+                    scale: float | None = None, scale_window: float | None = None,
+                    scale_sigma: float | None = None) -> IndexResult:
     """Best template, scale and in-plane angle for a prepared pattern.
 
     Parameters
@@ -312,6 +344,18 @@ def match_templates(prep: Prepared, bank: TemplateBank, *, templates=None, min_s
     min_sep_deg : float
         Answers of the same template closer than this (modulo its symmetry) are not
         counted as the runner-up.
+    scale : float, optional
+        Known calibration factor (true 1/nm per pixel = file value * scale), e.g. the
+        shared factor of a series (:func:`mltem.diffraction.shared_calibration`). The
+        search is then restricted to ``scale * (1 +- scale_window)`` instead of
+        ``1 +- settings.scale_range``.
+    scale_window : float, optional
+        Half-width of that window as a fraction (default ``settings.scale_range``).
+    scale_sigma : float, optional
+        With ``scale``: a Gaussian prior of this relative width on the calibration. The
+        correlations are weighted by it before the best answer and the runner-up are
+        chosen, so that of two templates that fit equally well (nets < 1 % apart) the
+        one at the expected calibration wins. The reported score is unweighted.
 
     Returns
     -------
@@ -319,9 +363,14 @@ def match_templates(prep: Prepared, bank: TemplateBank, *, templates=None, min_s
     """
     st = bank.settings
     templates = np.arange(len(bank)) if templates is None else np.asarray(templates, int)
-    smax = int(np.ceil(np.log(1 + st.scale_range) / st.d_rho))
-    shifts = np.arange(-smax, smax + 1)
-    C = _correlate(prep, bank, templates, shifts)
+    shifts, step = _scale_shifts(st, scale, scale_window)
+    raw = _correlate(prep, bank, templates, shifts)
+    C = raw
+    if scale is not None and scale_sigma is not None:
+        if not scale_sigma > 0:
+            raise ValueError(f"scale_sigma must be positive, got {scale_sigma}")
+        dev = (shifts + np.log(scale) / st.d_rho) * st.d_rho  # ln(found / expected) of each shift
+        C = raw * np.exp(-0.5 * (dev / scale_sigma) ** 2)[None, :, None]
     T, S, N = C.shape
     per_t = C.reshape(T, -1).max(1)
     order = np.argsort(-per_t)
@@ -343,21 +392,21 @@ def match_templates(prep: Prepared, bank: TemplateBank, *, templates=None, min_s
     dphi = _parabola(C[best_i, k, (n - 1) % N], c0, C[best_i, k, (n + 1) % N])
     ds = _parabola(C[best_i, k - 1, n], c0, C[best_i, k + 1, n]) if 0 < k < S - 1 else 0.0
     phi = (n + dphi) * 2 * np.pi / N
-    scale = float(np.exp((shifts[k] + ds) * st.d_rho))
-    best = float(c0)
-    rel = float(np.clip(1 - second / best, 0, 1)) if best > 0 else 0.0
+    found = float(np.exp((shifts[k] + ds * step) * st.d_rho))
+    best = float(raw[best_i, k, n])
+    rel = float(np.clip(1 - second / c0, 0, 1)) if c0 > 0 else 0.0
     p_i, _ = bank.entries[tb]
     # The template at angle phi matches the pattern rotated by phi; the spot of template
     # azimuth theta_j appears at theta_j + phi, so the reference reflection is at phi.
     inplane = float(np.degrees(phi) % (360.0 / zone.symmetry_order))
     # a spot at |g| in the template sits at row rho + s: the file's calibration is
     # too large by exp(s * d_rho), so the true calibration is file / scale
-    return IndexResult(bank.phases[p_i].name, tuple(zone.uvw), inplane, best, rel, 1.0 / scale, prep.centre_yx, tb,
+    return IndexResult(bank.phases[p_i].name, tuple(zone.uvw), inplane, best, rel, 1.0 / found, prep.centre_yx, tb,
                        tuple(zone.ref_hkl), second_label)
 
 
 def index_pattern(image, bank: TemplateBank, pixel_size_inv_nm: float, *, mask=None, centre=None,
-                  templates=None) -> IndexResult:
+                  templates=None, scale: float | None = None, scale_window: float | None = None) -> IndexResult:
     """Index one pattern against a template bank.
 
     Parameters
@@ -373,6 +422,9 @@ def index_pattern(image, bank: TemplateBank, pixel_size_inv_nm: float, *, mask=N
         Direct beam (y, x) if known.
     templates : sequence of int, optional
         Restrict to these templates.
+    scale, scale_window : float, optional
+        Known calibration factor and the window searched around it (see
+        :func:`match_templates`).
 
     Returns
     -------
@@ -381,7 +433,7 @@ def index_pattern(image, bank: TemplateBank, pixel_size_inv_nm: float, *, mask=N
         than 3 spots were found.
     """
     prep = prepare_pattern(image, pixel_size_inv_nm, bank.settings, mask=mask, centre=centre)
-    res = match_templates(prep, bank, templates=templates)
+    res = match_templates(prep, bank, templates=templates, scale=scale, scale_window=scale_window)
     if res.score < bank.settings.min_score or prep.n_spots < 3:
         res.phase, res.zone, res.template = "none", (0, 0, 0), -1
     return res

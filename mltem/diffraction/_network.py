@@ -202,7 +202,8 @@ class NetworkIndexer:
         p_top = np.take_along_axis(prob, top, 1)
         return self.class_to_template[top], p_top, p_top[:, 0]
 
-    def index(self, prep: Prepared, *, return_proposals: bool = False):
+    def index(self, prep: Prepared, *, return_proposals: bool = False, scale: float | None = None,
+              scale_window: float | None = None, scale_sigma: float | None = None, proposals=None):
         """Index one prepared pattern.
 
         The result's reliability is that of the refinement among the proposed templates
@@ -214,6 +215,12 @@ class NetworkIndexer:
         prep : Prepared
         return_proposals : bool
             Also return the proposed templates (bank indices, most probable first).
+        scale, scale_window, scale_sigma : float, optional
+            Known calibration factor, the window searched around it and the width of
+            its prior (see :func:`mltem.diffraction.match_templates`).
+        proposals : (numpy.ndarray, numpy.ndarray, float), optional
+            This pattern's row of :meth:`propose` (templates, probabilities, confidence),
+            when the network already ran on it (e.g. in a batch).
 
         Returns
         -------
@@ -221,16 +228,20 @@ class NetworkIndexer:
             The result, the network's confidence (its top probability) and, if asked,
             the proposals.
         """
-        templates, prob, conf = self.propose([prep])
-        cands = np.concatenate([templates[0], self.always])
-        res = match_templates(prep, self.bank, templates=cands)
-        p = dict(zip(templates[0].tolist(), prob[0].tolist()))
+        if proposals is None:
+            templates, prob, conf = self.propose([prep])
+            proposals = (templates[0], prob[0], float(conf[0]))
+        top, prob, conf = proposals
+        cands = np.concatenate([top, self.always])
+        res = match_templates(prep, self.bank, templates=cands, scale=scale, scale_window=scale_window,
+                              scale_sigma=scale_sigma)
+        p = dict(zip(np.asarray(top).tolist(), np.asarray(prob).tolist()))
         if res.template in p:  # a template the network has no class for keeps the refinement's reliability
             res.reliability = float(res.reliability * np.sqrt(p[res.template]))
         st = self.bank.settings
         if res.score < st.min_score or prep.n_spots < 3:
             res.phase, res.zone, res.template = "none", (0, 0, 0), -1
-        return (res, float(conf[0]), templates[0]) if return_proposals else (res, float(conf[0]))
+        return (res, float(conf), top) if return_proposals else (res, float(conf))
 
 
 def settings_dict(settings: IndexSettings) -> dict:
