@@ -15,7 +15,7 @@ from mltem.segment._preprocess import NORMALISATION, normalise_frames, stack_nei
 from mltem.simulate._movie import CLASSES, simulate_movie
 from mltem.training import Task
 
-__all__ = ["SegmentTask", "synthetic_training_set", "ce_dice_loss"]
+__all__ = ["CLASS_WEIGHTS", "SegmentTask", "synthetic_training_set", "ce_dice_loss"]
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ DATA_DEFAULTS = {
     "frames": 8,
     "size": 160,
     "open_fraction": 0.25,
+    "dark_lithium_probability": 0.15,
     "pixel_size_nm": [2.5, 8.0],
     "dose": [10.0, 400.0],
     "seed_offset": 0,
@@ -42,16 +43,21 @@ def synthetic_training_set(
     pixel_size_nm=(2.5, 8.0),
     dose=(10.0, 400.0),
     neighbours: int = 1,
+    dark_lithium_probability: float = 0.15,
+    dtype=np.float32,
 ):
     """Network inputs and exact masks from ``n_movies`` random synthetic movies.
 
     Movie ``i`` uses seed ``seed * 100003 + i``; its kind, pixel size (uniform in
     ``pixel_size_nm``) and dose (log-uniform in ``dose``) are drawn from that seed.
+    ``dark_lithium_probability`` is passed to the generator (liquid cells); ``dtype``
+    of the inputs may be float16 to halve the memory of a large set (the normalised
+    values lie in [-3, 3]).
 
     Returns
     -------
     x : numpy.ndarray
-        (n_movies * frames, 2 * neighbours + 1, size, size) float32 normalised stacks.
+        (n_movies * frames, 2 * neighbours + 1, size, size) normalised stacks (``dtype``).
     y : numpy.ndarray
         (n_movies * frames, size, size) uint8 class masks.
     """
@@ -62,21 +68,30 @@ def synthetic_training_set(
         kind = "open" if r.random() < open_fraction else "liquid"
         px = float(r.uniform(*pixel_size_nm))
         d = float(np.exp(r.uniform(np.log(dose[0]), np.log(dose[1]))))
-        m = simulate_movie(frames, (size, size), kind=kind, seed=s, pixel_size_nm=px, dose=d)
-        xs.append(stack_neighbours(normalise_frames(m.frames), neighbours=neighbours))
+        m = simulate_movie(frames, (size, size), kind=kind, seed=s, pixel_size_nm=px, dose=d,
+                           dark_lithium_probability=dark_lithium_probability)
+        xs.append(stack_neighbours(normalise_frames(m.frames), neighbours=neighbours).astype(dtype))
         ys.append(m.masks)
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def ce_dice_loss(logits, target):
-    """Cross entropy plus (1 - mean soft Dice over the classes present in the batch).
+#: Cross-entropy weight per class (electrolyte, electrode, SEI, lithium, bubble): the
+#: thin, rare classes (SEI layers of a few px, dendrites ~2-4 px wide) count more.
+CLASS_WEIGHTS = (1.0, 1.0, 2.0, 3.0, 1.0)
 
-    The Dice term keeps thin classes (SEI, dendrites) from drowning in the background.
+
+def ce_dice_loss(logits, target, *, class_weights=CLASS_WEIGHTS):
+    """Class-weighted cross entropy plus (1 - mean soft Dice over the classes present).
+
+    The weights (:data:`CLASS_WEIGHTS`) and the Dice term keep thin classes (SEI,
+    dendrites) from drowning in the background.
     """
+    import torch
     import torch.nn.functional as F
 
     y = target.long()
-    ce = F.cross_entropy(logits, y)
+    wt = None if class_weights is None else torch.as_tensor(class_weights, dtype=logits.dtype, device=logits.device)
+    ce = F.cross_entropy(logits, y, weight=wt)
     p = logits.softmax(1)
     oh = F.one_hot(y, p.shape[1]).permute(0, 3, 1, 2).to(p.dtype)
     inter = (p * oh).sum((0, 2, 3))
@@ -84,6 +99,20 @@ def ce_dice_loss(logits, target):
     present = oh.sum((0, 2, 3)) > 0
     dice = (2 * inter + 1.0) / (denom + 1.0)
     return ce + (1 - dice[present].mean())
+
+
+class _BrightnessContrast:
+    """Augmentation ``x * (1 + c) + b`` with ``b, c`` uniform in +-``limit``, unclipped.
+
+    Uses numpy's global generator, which the training spine seeds.
+    """
+
+    def __init__(self, limit: float):
+        self.limit = limit
+
+    def __call__(self, image, **kwargs):
+        b, c = np.random.uniform(-self.limit, self.limit, 2)
+        return (image.astype(np.float32) * np.float32(1 + c) + np.float32(b)).astype(image.dtype)
 
 
 class SegmentTask(Task):
@@ -114,7 +143,7 @@ class SegmentTask(Task):
         x, y = synthetic_training_set(
             int(d["n_movies"]), frames=int(d["frames"]), size=int(d["size"]), seed=cfg.seed + int(d["seed_offset"]),
             open_fraction=float(d["open_fraction"]), pixel_size_nm=tuple(d["pixel_size_nm"]), dose=tuple(d["dose"]),
-            neighbours=neighbours,
+            neighbours=neighbours, dark_lithium_probability=float(d["dark_lithium_probability"]), dtype=np.float16,
         )
         if d["labels"]:
             from mltem.segment._labels import load_labelled_frames, tile_pairs
@@ -123,7 +152,7 @@ class SegmentTask(Task):
             ux, uy = tile_pairs(ux, uy, int(d["size"]))
             rep = int(d["label_repeat"])
             log.info("segment: %d user-labelled tiles (x%d) + %d synthetic frames", len(ux), rep, len(x))
-            x = np.concatenate([x, np.repeat(ux, rep, 0)])
+            x = np.concatenate([x, np.repeat(ux.astype(x.dtype), rep, 0)])
             y = np.concatenate([y, np.repeat(uy, rep, 0)])
         return x, y
 
@@ -139,8 +168,9 @@ class SegmentTask(Task):
         if a.get("flips", True):
             ops += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5)]
         if a.get("brightness", 0):
-            b = float(a["brightness"])
-            ops.append(A.RandomBrightnessContrast(brightness_limit=b, contrast_limit=b, p=0.5))
+            # Not A.RandomBrightnessContrast: it clips float images to [0, 1], which would
+            # wipe out everything below the median of the normalised frames ([-3, 3]).
+            ops.append(A.Lambda(image=_BrightnessContrast(float(a["brightness"])), p=0.5))
         return A.Compose(ops) if ops else None
 
     def export_info(self, cfg) -> dict:

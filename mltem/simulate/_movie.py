@@ -12,7 +12,8 @@ Two cell geometries:
 ``"open"``
     An open cell (vacuum, thin carbon support): a nanowire (electrode) touching a lithium
     source; a lithiation front runs along the wire, which swells behind it and grows a
-    Li2O shell (labelled as SEI); lithium whiskers grow from the wire surface.
+    Li2O shell (labelled as SEI, at least 3 px thick so that it is resolvable) grows on
+    the lithiated part; lithium whiskers grow from the wire surface.
 
 Image formation: projected mass-thickness ``m`` per pixel, transmitted intensity
 ``exp(-m)``, Fresnel fringes at edges (a Laplacian-of-Gaussian term of ``m`` whose sign
@@ -40,6 +41,8 @@ __all__ = ["CLASSES", "SyntheticMovie", "sei_time_law", "simulate_movie"]
 
 CLASSES = ("electrolyte", "electrode", "SEI", "lithium", "bubble")
 _BG, _ELECTRODE, _SEI, _LI, _BUBBLE = range(5)
+_MIN_SHELL_PX = 3.0  # thinnest Li2O shell in the open cell, px (thinner is not resolvable)
+_SHELL_LAG_PX = 10.0  # the shell starts this far behind the lithiation front, px
 
 
 @dataclass
@@ -216,7 +219,9 @@ def _dendrite_state(d: _Dendrite, t: float):
     if t > d.t_dissolve:
         dt = t - d.t_dissolve
         vis &= d.root_arc > dt * d.strip_speed
-        r = r * np.float32(max(0.35, 1.0 - 0.08 * dt))
+        # Thinning, but never below 1 px radius (a 3 px wide thread): thinner fragments
+        # are invisible at any dose and must not be labelled lithium.
+        r = np.maximum(r * np.float32(max(0.35, 1.0 - 0.08 * dt)), np.float32(1.0))
         attached = False
     return vis, r, attached
 
@@ -264,6 +269,7 @@ def simulate_movie(
     electrode_fraction: float | None = None,
     edge_angle_deg: float | None = None,
     noise: bool = True,
+    dark_lithium_probability: float = 0.15,
 ) -> SyntheticMovie:
     """Simulate a labelled in-situ TEM movie of lithium plating.
 
@@ -303,6 +309,10 @@ def simulate_movie(
     noise : bool
         Apply Poisson noise and camera artefacts; False gives the noise-free intensity
         scaled to ``dose``.
+    dark_lithium_probability : float
+        Chance (0-1) that the lithium of a liquid-cell movie is denser than the
+        electrolyte (dark) rather than lighter (bright); training sets may raise it to
+        show the network more of the rarer contrast.
 
     Returns
     -------
@@ -325,6 +335,8 @@ def simulate_movie(
         raise ValueError(f"pixel_size_nm and frame_time_s must be > 0, got {pixel_size_nm}, {frame_time_s}")
     if not dose > 0:
         raise ValueError(f"dose must be > 0 electrons/px, got {dose}")
+    if not 0 <= dark_lithium_probability <= 1:
+        raise ValueError(f"dark_lithium_probability must be in [0, 1], got {dark_lithium_probability}")
     rng = np.random.default_rng(seed)
     h, w = int(shape[0]), int(shape[1])
     T = int(n_frames)
@@ -370,7 +382,7 @@ def simulate_movie(
     flicker = 1 + rng.normal(0, 0.03, T)
     vign = rng.uniform(0, 0.25)
     params.update(fresnel=float(fresnel), blur_px=float(blur))
-    contrast = geo.contrast(rng)
+    contrast = geo.contrast(rng, dark_lithium_probability)
     params["contrast"] = {k: float(v) for k, v in contrast.items()}
 
     # Camera (fixed across frames).
@@ -501,9 +513,9 @@ class _LiquidGeometry:
         self.bulge = (rng.uniform(-0.5, 0.5, 2) * [h, w], rng.uniform(0.0, 0.6), rng.uniform(0.8, 2.0) * L)
         self.params = {"electrode_fraction": float(frac), "n_dendrites": nd, "n_deposits": ng, "n_bubbles": nb}
 
-    def contrast(self, rng):
+    def contrast(self, rng, dark_p=0.15):
         e = rng.uniform(0.35, 1.0)
-        li = rng.uniform(0.2, 0.6) if rng.random() < 0.85 else -rng.uniform(0.2, 0.45)
+        li = rng.uniform(0.2, 0.6) if rng.random() < 1.0 - dark_p else -rng.uniform(0.2, 0.45)
         return {
             "electrolyte": e,
             "electrode": rng.uniform(1.0, 2.5),
@@ -593,7 +605,10 @@ class _OpenGeometry:
         L = self.s_hi - self.s_lo
         self.front0 = self.s_lo + rng.uniform(0.05, 0.2) * L
         self.front_k = rng.uniform(0.3, 0.9) * L / math.sqrt(T)
-        self.sei_px_t = sei_px_t * rng.uniform(0.2, 0.5)
+        # Li2O shell: a resolvable native layer (>= _MIN_SHELL_PX) plus growth with the
+        # SEI law. A sub-pixel shell has no contrast at these pixel sizes and could not be
+        # labelled or measured by anyone.
+        self.sei_px_t = _MIN_SHELL_PX + sei_px_t * rng.uniform(0.2, 0.5)
         nd = n_dendrites if n_dendrites is not None else int(rng.integers(0, 3))
         self.dendrites = []
         for _ in range(nd):
@@ -608,7 +623,7 @@ class _OpenGeometry:
                                                  radius=rng.uniform(1.8, 3.5), branchiness=rng.uniform(0, 1.0)))
         self.params = {"wire_width_px": float(self.w0), "n_dendrites": nd, "n_deposits": 0, "n_bubbles": 0}
 
-    def contrast(self, rng):
+    def contrast(self, rng, dark_p=0.15):  # noqa: ARG002 (lithium is always lighter in vacuum)
         return {
             "electrolyte": 0.0,
             "carbon": rng.uniform(0.05, 0.2),
@@ -631,7 +646,10 @@ class _OpenGeometry:
         half = self.w0 / 2 * (1 + self.swell * lith)
         wire = r < half
         shell_t = np.float32(self.sei_px_t[t])
-        shell = (~wire) & (r < half + shell_t) & (s < front)
+        # The shell forms behind the swelling zone (the wire radius is constant there), so
+        # its thickness is one well-defined number.
+        grown = s < front - _SHELL_LAG_PX
+        shell = (~wire) & (r < half + shell_t) & grown
         d2 = (Y - self.li_centre[0]) ** 2 + (X - self.li_centre[1]) ** 2
         source = d2 < self.li_r**2
         labels = np.zeros((h, w), np.uint8)
@@ -651,6 +669,6 @@ class _OpenGeometry:
         if li.any():
             m = np.where(li, m + np.float32(c["lithium"]) * 0.7, m)
             labels[li] = _LI
-        edge_px = wire & ~ndi.binary_erosion(wire, border_value=1) & (s < front) & ~source
+        edge_px = wire & ~ndi.binary_erosion(wire, border_value=1) & grown & ~source
         sei_px = float(shell_t) if shell_t > 0 and edge_px.any() else None
         return labels, m, {"sei_px": sei_px, "tips": tips, "longest_px": longest}
