@@ -657,10 +657,10 @@ def track_fronts_network(
     prob = segment_frames(frames, model=model, network_scale=network_scale) if probabilities is None else np.asarray(probabilities, np.float32)
     timings["network"] = time.perf_counter() - t
     t = time.perf_counter()
-    drift = measure_drift(frames, frames[0], ignore=specimen_zone(prob[0, 0] < 0.5))
+    material0 = prob[0, 0] < 0.5
+    drift = measure_drift(frames, frames[0], ignore=specimen_zone(material0))
     timings["drift"] = time.perf_counter() - t
     t = time.perf_counter()
-    material0 = prob[0, 0] < 0.5
     mid = len(frames) // 2
     mat_late = _aligned(1 - prob[mid, 0] + prob[mid, 2], drift[mid])
     if axis is None:
