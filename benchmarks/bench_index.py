@@ -117,7 +117,7 @@ def run_network(indexer, data, idx=None, *, batch=64, threads=1, true_centre=Fal
     ``true_centre`` gives mltem the true direct-beam centre, as pyxem gets it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from mltem.diffraction import index_prepared, prepare_pattern
+    from mltem.diffraction import index_batch, prepare_pattern
 
     idx = list(range(len(data.images))) if idx is None else list(idx)
     res, conf, props = [], [], []
@@ -132,13 +132,11 @@ def run_network(indexer, data, idx=None, *, batch=64, threads=1, true_centre=Fal
     for b in range(0, len(idx), batch):
         ii = idx[b:b + batch]
         preps = list(mapper(prep, ii))
-        top, prob, c = indexer.propose(preps)
-        out = list(mapper(lambda j: index_prepared(preps[j], indexer.bank, indexer=indexer,
-                                                   proposals=(top[j], prob[j], float(c[j]))), range(len(ii))))
-        for j, (r, cc) in enumerate(out):
+        out, q = index_batch(preps, indexer.bank, indexer=indexer, mapper=mapper)
+        for (r, cc), (top, _, _) in zip(out, q):
             res.append(r)
             conf.append(cc)
-            props.append(top[j])
+            props.append(top)
     t, cpu = time.perf_counter() - t0, time.process_time() - c0
     if pool:
         pool.shutdown()

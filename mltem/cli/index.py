@@ -69,7 +69,7 @@ def run(args) -> int:
 
     import numpy as np
 
-    from mltem.diffraction import (IndexSettings, build_templates, index_prepared, index_with_shared, load_phase,
+    from mltem.diffraction import (IndexSettings, build_templates, index_batch, index_with_shared, load_phase,
                                    pixel_size_from_camera, prepare_pattern, shared_calibration)
     from mltem.diffraction._network import NetworkIndexer, model_for_phases
     from mltem.diffraction._patterns import open_patterns
@@ -152,12 +152,7 @@ def run(args) -> int:
         with out.timer("calibration"):
             preps = list(progress(mapper(prep_of, sample), total=len(sample), desc="calibrate", unit="pattern"))
             cache = dict(zip(sample, preps))
-            props = [None] * len(sample)
-            if indexer is not None:
-                top, prob, conf = indexer.propose(preps)
-                props = [(top[j], prob[j], float(conf[j])) for j in range(len(sample))]
-            firsts = list(mapper(lambda j: index_prepared(preps[j], bank, indexer=indexer, proposals=props[j]),
-                                 range(len(sample))))
+            firsts, _ = index_batch(preps, bank, indexer=indexer, mapper=mapper)
             first = dict(zip(sample, firsts))
             del preps
             shared = shared_calibration([r for r, _ in firsts], reference_phase=args.calibration_phase,

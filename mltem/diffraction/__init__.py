@@ -22,6 +22,7 @@ from mltem.diffraction._index import (
     TemplateBank,
     build_templates,
     index_pattern,
+    mark_unmatched,
     match_templates,
     prepare_pattern,
 )
@@ -43,6 +44,7 @@ from mltem.diffraction._preprocess import (
 from mltem.diffraction._scattering import electron_scattering_factor
 from mltem.diffraction._session import (
     SharedCalibration,
+    index_batch,
     index_prepared,
     index_series,
     index_with_shared,
@@ -57,5 +59,6 @@ __all__ = [
     "network_input", "phase_from_structure",
     "pixel_size_from_camera", "polar_transform", "prepare_pattern", "radial_profile", "reflections",
     "remove_background", "render_pattern", "simulate_spots", "zone_axes", "zone_rotation",
-    "SharedCalibration", "index_prepared", "index_series", "index_with_shared", "shared_calibration",
+    "SharedCalibration", "index_batch", "index_prepared", "index_series", "index_with_shared", "mark_unmatched",
+    "shared_calibration",
 ]

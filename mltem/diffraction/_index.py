@@ -25,7 +25,7 @@ from mltem.diffraction._kinematic import simulate_spots
 from mltem.diffraction._preprocess import find_centre, find_spots, invalid_mask, polar_transform, remove_background
 
 __all__ = ["IndexSettings", "TemplateBank", "build_templates", "Prepared", "prepare_pattern", "match_templates",
-           "IndexResult", "index_pattern"]
+           "IndexResult", "index_pattern", "mark_unmatched"]
 
 log = logging.getLogger(__name__)
 
@@ -405,6 +405,14 @@ def match_templates(prep: Prepared, bank: TemplateBank, *, templates=None, min_s
                        tuple(zone.ref_hkl), second_label)
 
 
+def mark_unmatched(res: IndexResult, prep: Prepared, settings: IndexSettings) -> IndexResult:
+    """Turn ``res`` into a "none" answer (in place) when no crystal matched: a score below
+    ``settings.min_score`` or fewer than 3 spots in the pattern. Returns ``res``."""
+    if res.score < settings.min_score or prep.n_spots < 3:
+        res.phase, res.zone, res.template = "none", (0, 0, 0), -1
+    return res
+
+
 def index_pattern(image, bank: TemplateBank, pixel_size_inv_nm: float, *, mask=None, centre=None,
                   templates=None, scale: float | None = None, scale_window: float | None = None) -> IndexResult:
     """Index one pattern against a template bank.
@@ -434,6 +442,4 @@ def index_pattern(image, bank: TemplateBank, pixel_size_inv_nm: float, *, mask=N
     """
     prep = prepare_pattern(image, pixel_size_inv_nm, bank.settings, mask=mask, centre=centre)
     res = match_templates(prep, bank, templates=templates, scale=scale, scale_window=scale_window)
-    if res.score < bank.settings.min_score or prep.n_spots < 3:
-        res.phase, res.zone, res.template = "none", (0, 0, 0), -1
-    return res
+    return mark_unmatched(res, prep, bank.settings)

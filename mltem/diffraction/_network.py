@@ -14,7 +14,7 @@ import logging
 import numpy as np
 
 from mltem._errors import MltemError
-from mltem.diffraction._index import IndexResult, IndexSettings, Prepared, TemplateBank, match_templates
+from mltem.diffraction._index import IndexResult, IndexSettings, Prepared, TemplateBank, mark_unmatched, match_templates
 
 __all__ = ["INPUT_POOL", "NetworkIndexer", "network_input", "phase_signature", "model_for_phases", "softmax"]
 
@@ -238,9 +238,7 @@ class NetworkIndexer:
         p = dict(zip(np.asarray(top).tolist(), np.asarray(prob).tolist()))
         if res.template in p:  # a template the network has no class for keeps the refinement's reliability
             res.reliability = float(res.reliability * np.sqrt(p[res.template]))
-        st = self.bank.settings
-        if res.score < st.min_score or prep.n_spots < 3:
-            res.phase, res.zone, res.template = "none", (0, 0, 0), -1
+        mark_unmatched(res, prep, self.bank.settings)
         return (res, float(conf), top) if return_proposals else (res, float(conf))
 
 

@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mltem.diffraction._index import IndexResult, Prepared, TemplateBank, match_templates
+from mltem.diffraction._index import IndexResult, Prepared, TemplateBank, mark_unmatched, match_templates
 
-__all__ = ["SharedCalibration", "shared_calibration", "index_prepared", "index_with_shared", "index_series"]
+__all__ = ["SharedCalibration", "shared_calibration", "index_prepared", "index_batch", "index_with_shared",
+           "index_series"]
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +152,36 @@ def index_prepared(prep: Prepared, bank: TemplateBank, *, indexer=None, scale: f
     if indexer is not None:
         return indexer.index(prep, scale=scale, scale_window=scale_window, scale_sigma=scale_sigma, proposals=proposals)
     res = match_templates(prep, bank, scale=scale, scale_window=scale_window, scale_sigma=scale_sigma)
-    if res.score < bank.settings.min_score or prep.n_spots < 3:
-        res.phase, res.zone, res.template = "none", (0, 0, 0), -1
-    return res, float("nan")
+    return mark_unmatched(res, prep, bank.settings), float("nan")
+
+
+def index_batch(preps, bank: TemplateBank, *, indexer=None, mapper=map):
+    """Free-calibration answers for a batch of prepared patterns, the network run once on all.
+
+    Parameters
+    ----------
+    preps : sequence of Prepared
+    bank : TemplateBank
+    indexer : NetworkIndexer, optional
+        None for classical matching over every template.
+    mapper : callable
+        ``map`` or a thread pool's ``map`` for the per-pattern matching.
+
+    Returns
+    -------
+    answers : list of (IndexResult, float)
+        As :func:`index_prepared`.
+    proposals : list
+        Each pattern's network proposals (templates, probabilities, confidence), or None.
+    """
+    preps = list(preps)
+    props = [None] * len(preps)
+    if indexer is not None and preps:
+        top, prob, conf = indexer.propose(preps)
+        props = [(top[i], prob[i], float(conf[i])) for i in range(len(preps))]
+    answers = list(mapper(lambda j: index_prepared(preps[j], bank, indexer=indexer, proposals=props[j]),
+                          range(len(preps))))
+    return answers, props
 
 
 def index_with_shared(prep: Prepared, bank: TemplateBank, shared: SharedCalibration | None, *, indexer=None,
@@ -238,11 +266,7 @@ def index_series(preps, bank: TemplateBank, *, indexer=None, calibration: str = 
     if calibration not in ("shared", "per-pattern"):
         raise ValueError(f"calibration must be 'shared' or 'per-pattern', got {calibration!r}")
     preps = list(preps)
-    props = [None] * len(preps)
-    if indexer is not None and preps:
-        top, prob, conf = indexer.propose(preps)
-        props = [(top[i], prob[i], float(conf[i])) for i in range(len(preps))]
-    first = [index_prepared(p, bank, indexer=indexer, proposals=q) for p, q in zip(preps, props)]
+    first, props = index_batch(preps, bank, indexer=indexer)
     if calibration == "per-pattern":
         return [r for r, _ in first], np.array([c for _, c in first]), None, ["per-pattern"] * len(preps)
     shared = shared_calibration([r for r, _ in first], min_reliability=min_reliability, min_patterns=min_patterns,

@@ -396,15 +396,16 @@ def track_fronts(
     if mode == "lattice":
         return _track_lattice(frames, ts, pixel_size_nm, geometry, axis, timings)
     ref = frames[0]
-    drift = measure_drift(frames, ref, ignore=specimen_zone(foreground_mask(ref)))
+    material = foreground_mask(ref)
+    drift = measure_drift(frames, ref, ignore=specimen_zone(material))
     timings["drift"] = time.perf_counter() - t
     t = time.perf_counter()
     if axis is None:
         mid = len(frames) // 2
         late = _aligned(frames[mid], drift[mid])
-        axis = detect_axis(ref, frames_late=late, geometry=geometry)
+        axis = detect_axis(ref, frames_late=late, geometry=geometry, mask=material)
     else:
-        _material_limits(axis, foreground_mask(ref))
+        _material_limits(axis, material)
     timings["geometry"] = time.perf_counter() - t
     t = time.perf_counter()
     K = sample_kymograph(frames, axis, shifts=drift)

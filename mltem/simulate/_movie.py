@@ -513,7 +513,7 @@ class _LiquidGeometry:
         self.bulge = (rng.uniform(-0.5, 0.5, 2) * [h, w], rng.uniform(0.0, 0.6), rng.uniform(0.8, 2.0) * L)
         self.params = {"electrode_fraction": float(frac), "n_dendrites": nd, "n_deposits": ng, "n_bubbles": nb}
 
-    def contrast(self, rng, dark_p=0.15):
+    def contrast(self, rng, dark_p):
         e = rng.uniform(0.35, 1.0)
         li = rng.uniform(0.2, 0.6) if rng.random() < 1.0 - dark_p else -rng.uniform(0.2, 0.45)
         return {
@@ -623,7 +623,7 @@ class _OpenGeometry:
                                                  radius=rng.uniform(1.8, 3.5), branchiness=rng.uniform(0, 1.0)))
         self.params = {"wire_width_px": float(self.w0), "n_dendrites": nd, "n_deposits": 0, "n_bubbles": 0}
 
-    def contrast(self, rng, dark_p=0.15):  # noqa: ARG002 (lithium is always lighter in vacuum)
+    def contrast(self, rng, dark_p):  # noqa: ARG002 (lithium is always lighter in vacuum)
         return {
             "electrolyte": 0.0,
             "carbon": rng.uniform(0.05, 0.2),
