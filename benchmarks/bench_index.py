@@ -112,34 +112,33 @@ def confusions(bank_labels, data, res, idx=None):
 
 def run_network(indexer, data, idx=None, *, batch=64, threads=1, true_centre=False):
     """Network proposals (batched) + refinement, per-pattern calibration; results, confidences,
-    proposals and the time (preprocessing included). ``threads`` > 1 prepares and refines the
-    patterns of a batch in a thread pool (numpy, scipy and onnxruntime release the GIL).
-    ``true_centre`` gives mltem the true direct-beam centre, as pyxem gets it."""
+    proposals and the time (preprocessing included, and the start of the worker processes).
+    ``threads`` > 1 prepares the patterns in that many worker processes
+    (:class:`mltem.diffraction.PreparePool`, as ``mltem index --jobs``) and matches them in
+    a thread pool. ``true_centre`` gives mltem the true direct-beam centre, as pyxem gets it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from mltem.diffraction import index_batch, prepare_pattern
+    from mltem.diffraction import PreparePool, index_batch
 
     idx = list(range(len(data.images))) if idx is None else list(idx)
     res, conf, props = [], [], []
+    t0, c0 = time.perf_counter(), time.process_time()
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
     mapper = pool.map if pool else map
-
-    def prep(i):
-        return prepare_pattern(data.images[i], data.pixel_size_inv_nm[i], indexer.bank.settings,
-                               centre=data.centre_yx[i] if true_centre else None)
-
-    t0, c0 = time.perf_counter(), time.process_time()
-    for b in range(0, len(idx), batch):
-        ii = idx[b:b + batch]
-        preps = list(mapper(prep, ii))
-        out, q = index_batch(preps, indexer.bank, indexer=indexer, mapper=mapper)
-        for (r, cc), (top, _, _) in zip(out, q):
-            res.append(r)
-            conf.append(cc)
-            props.append(top)
-    t, cpu = time.perf_counter() - t0, time.process_time() - c0
+    with PreparePool(threads) as workers:
+        for b in range(0, len(idx), batch):
+            ii = idx[b:b + batch]
+            preps = workers.prepare([data.images[i] for i in ii], [data.pixel_size_inv_nm[i] for i in ii],
+                                    indexer.bank.settings,
+                                    centres=[data.centre_yx[i] for i in ii] if true_centre else None)
+            out, q = index_batch(preps, indexer.bank, indexer=indexer, mapper=mapper)
+            for (r, cc), (top, _, _) in zip(out, q):
+                res.append(r)
+                conf.append(cc)
+                props.append(top)
     if pool:
         pool.shutdown()
+    t, cpu = time.perf_counter() - t0, time.process_time() - c0
     run_network.last_cpu_per_wall = cpu / t
     return res, np.array(conf), props, t
 

@@ -56,8 +56,9 @@ def add_arguments(p) -> None:
     p.add_argument("--calibration-phase", metavar="NAME",
                    help="a known standard in the series (one of the --phase names): only patterns indexed as it "
                         "set the shared calibration")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="threads preparing and matching patterns in parallel (default 1; answers do not depend on it)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes preparing patterns and threads matching them (default: the CPU cores "
+                        "available; answers do not depend on it)")
     p.add_argument("--calibration-sample", type=int, default=500,
                    help="patterns (evenly spaced) indexed in the first pass of the shared calibration (default 500)")
 
@@ -69,8 +70,8 @@ def run(args) -> int:
 
     import numpy as np
 
-    from mltem.diffraction import (IndexSettings, build_templates, index_batch, index_with_shared, load_phase,
-                                   pixel_size_from_camera, prepare_pattern, shared_calibration)
+    from mltem.diffraction import (IndexSettings, PreparePool, build_templates, default_jobs, index_batch,
+                                   index_with_shared, load_phase, pixel_size_from_camera, shared_calibration)
     from mltem.diffraction._network import NetworkIndexer, model_for_phases
     from mltem.diffraction._patterns import open_patterns
     from mltem.diffraction._plot import overlay_figure, summary_figure
@@ -84,7 +85,7 @@ def run(args) -> int:
         raise MltemError(f"--top-k must be >= 1, got {args.top_k}")
     if not 0 < args.calibration_window < 0.2:
         raise MltemError(f"--calibration-window must lie between 0 and 0.2, got {args.calibration_window}")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise MltemError(f"--jobs must be >= 1, got {args.jobs}")
     if args.calibration_sample < 1:
         raise MltemError(f"--calibration-sample must be >= 1, got {args.calibration_sample}")
@@ -139,60 +140,80 @@ def run(args) -> int:
     def px_of(src):
         return px_cli if px_cli is not None else src.pixel_size_inv_nm
 
-    def prep_of(k):
-        src, i = frames[k]
-        return prepare_pattern(src.frame(i), px_of(src), settings)
-
-    shared, cache, first = None, {}, {}
-    pool = ThreadPoolExecutor(args.jobs) if args.jobs > 1 else None
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    workers = PreparePool(jobs)
+    pool = ThreadPoolExecutor(jobs) if jobs > 1 else None
     mapper = pool.map if pool is not None else map
-    cal_mode = args.calibration if total > 1 else "per-pattern"
-    if cal_mode == "shared":
-        sample = [int(k) for k in np.unique(np.linspace(0, total - 1, min(total, args.calibration_sample)).round())]
-        with out.timer("calibration"):
-            preps = list(progress(mapper(prep_of, sample), total=len(sample), desc="calibrate", unit="pattern"))
-            cache = dict(zip(sample, preps))
-            firsts, _ = index_batch(preps, bank, indexer=indexer, mapper=mapper)
-            first = dict(zip(sample, firsts))
-            del preps
-            shared = shared_calibration([r for r, _ in firsts], reference_phase=args.calibration_phase,
-                                        window=args.calibration_window)
-        if shared.scale is None:
-            log.warning("shared calibration not possible: %s", shared.note)
+    batch = 64
 
-    def one(k):
-        prep = cache.pop(k) if k in cache else prep_of(k)
-        return index_with_shared(prep, bank, shared, indexer=indexer, first=first.pop(k, None))
+    def prepare(ks):
+        return workers.prepare([frames[k][0].frame(frames[k][1]) for k in ks], [px_of(frames[k][0]) for k in ks],
+                               settings)
 
-    rows, n_overlays = [], 0
-    chunk = 16 * args.jobs if pool is not None else 1
-    bar = progress(total=total, desc="index", unit="pattern")
-    with out.timer("index"):
-        for start in range(0, total, chunk):
-            ks = list(range(start, min(total, start + chunk)))
-            for k, (res, conf, mode) in zip(ks, list(mapper(one, ks))):
-                s, i = frames[k]
-                px = px_of(s)
-                rows.append({
-                    "file": s.path.name, "frame": i, "phase": res.phase, "zone_u": res.zone[0], "zone_v": res.zone[1],
-                    "zone_w": res.zone[2],
-                    "inplane_deg": round(res.inplane_deg, 3) if res.phase != "none" else float("nan"),
-                    "score": res.score, "reliability": res.reliability,
-                    "ref_hkl": " ".join(str(v) for v in res.ref_hkl) if res.phase != "none" else "",
-                    "calibration_scale": res.scale, "pixel_size_inv_nm": px * res.scale, "calibration_mode": mode,
-                    "centre_y": res.centre_yx[0], "centre_x": res.centre_yx[1],
-                    "runner_up": res.second, "network_confidence": conf,
-                })
-                if n_overlays < args.max_overlays:
-                    ph = next((p for p in phases if p.name == res.phase), None)
-                    fig = overlay_figure(s.frame(i), res, ph, pixel_size_inv_nm=px, title=f"{s.path.name} frame {i}",
-                                         energy_ev=settings.energy_ev)
-                    out.save_figure(f"overlay_{s.path.stem}_{i:04d}.png", fig)
-                    n_overlays += 1
-                bar.update(1)
-    bar.close()
-    if pool is not None:
-        pool.shutdown()
+    try:
+        shared, cache, first, proposals = None, {}, {}, {}
+        cal_mode = args.calibration if total > 1 else "per-pattern"
+        if cal_mode == "shared":
+            sample = [int(k) for k in np.unique(np.linspace(0, total - 1, min(total, args.calibration_sample)).round())]
+            with out.timer("calibration"):
+                bar = progress(total=len(sample), desc="calibrate", unit="pattern")
+                for start in range(0, len(sample), batch):
+                    ks = sample[start:start + batch]
+                    preps = prepare(ks)
+                    firsts, props = index_batch(preps, bank, indexer=indexer, mapper=mapper)
+                    cache.update(zip(ks, preps))
+                    first.update(zip(ks, firsts))
+                    proposals.update(zip(ks, props))
+                    bar.update(len(ks))
+                bar.close()
+                shared = shared_calibration([first[k][0] for k in sample], reference_phase=args.calibration_phase,
+                                            window=args.calibration_window)
+            if shared.scale is None:
+                log.warning("shared calibration not possible: %s", shared.note)
+
+        rows, n_overlays = [], 0
+        bar = progress(total=total, desc="index", unit="pattern")
+        with out.timer("index"):
+            for start in range(0, total, batch):
+                ks = list(range(start, min(total, start + batch)))
+                need = [k for k in ks if k not in cache]
+                preps = dict(zip(need, prepare(need)))
+                preps.update((k, cache.pop(k)) for k in ks if k in cache)
+                if need:
+                    # the free answers of the patterns not in the calibration sample, the network run once on all
+                    firsts, props = index_batch([preps[k] for k in need], bank, indexer=indexer, mapper=mapper)
+                    first.update(zip(need, firsts))
+                    proposals.update(zip(need, props))
+
+                def one(k):
+                    return index_with_shared(preps[k], bank, shared, indexer=indexer, first=first.pop(k),
+                                             proposals=proposals.pop(k))
+
+                for k, (res, conf, mode) in zip(ks, list(mapper(one, ks))):
+                    s, i = frames[k]
+                    px = px_of(s)
+                    rows.append({
+                        "file": s.path.name, "frame": i, "phase": res.phase, "zone_u": res.zone[0], "zone_v": res.zone[1],
+                        "zone_w": res.zone[2],
+                        "inplane_deg": round(res.inplane_deg, 3) if res.phase != "none" else float("nan"),
+                        "score": res.score, "reliability": res.reliability,
+                        "ref_hkl": " ".join(str(v) for v in res.ref_hkl) if res.phase != "none" else "",
+                        "calibration_scale": res.scale, "pixel_size_inv_nm": px * res.scale, "calibration_mode": mode,
+                        "centre_y": res.centre_yx[0], "centre_x": res.centre_yx[1],
+                        "runner_up": res.second, "network_confidence": conf,
+                    })
+                    if n_overlays < args.max_overlays:
+                        ph = next((p for p in phases if p.name == res.phase), None)
+                        fig = overlay_figure(s.frame(i), res, ph, pixel_size_inv_nm=px, title=f"{s.path.name} frame {i}",
+                                             energy_ev=settings.energy_ev)
+                        out.save_figure(f"overlay_{s.path.stem}_{i:04d}.png", fig)
+                        n_overlays += 1
+                    bar.update(1)
+        bar.close()
+    finally:
+        workers.close()
+        if pool is not None:
+            pool.shutdown()
     out.save_csv("index.csv", rows, COLUMNS)
     out.save_figure("summary.png", summary_figure(rows))
     matched = [r for r in rows if r["phase"] != "none"]
@@ -215,7 +236,7 @@ def run(args) -> int:
               "top_k": args.top_k if method == "network" else None, "templates": bank.labels,
               "calibration": cal_mode, "calibration_window": args.calibration_window if cal_mode == "shared" else None,
               "calibration_phase": args.calibration_phase, "calibration_sample": args.calibration_sample,
-              "jobs": args.jobs}
+              "jobs": jobs}
     models = [{"name": card.name, "file": str(card.path), "sha256": card.sha256}] if card is not None else []
     out.write_summary(parameters=params, results=results, models=models)
     cal = results["calibration"]

@@ -22,7 +22,8 @@ from scipy import ndimage
 
 from mltem.diffraction._crystal import Phase, ZoneAxis, zone_axes
 from mltem.diffraction._kinematic import simulate_spots
-from mltem.diffraction._preprocess import find_centre, find_spots, invalid_mask, polar_transform, remove_background
+from mltem.diffraction._preprocess import (_coarse_centre, _friedel_refine, _radial_background, _spots_in_smoothed,
+                                           invalid_mask, polar_transform)
 
 __all__ = ["IndexSettings", "TemplateBank", "build_templates", "Prepared", "prepare_pattern", "match_templates",
            "IndexResult", "index_pattern", "mark_unmatched"]
@@ -208,12 +209,23 @@ def prepare_pattern(image, pixel_size_inv_nm: float, settings: IndexSettings | N
     """
     st = settings or IndexSettings()
     a = np.asarray(image, np.float64)
-    if mask is None:
-        mask = invalid_mask(a)
-    c = find_centre(a, mask=mask) if centre is None else (float(centre[0]), float(centre[1]))
-    b = remove_background(a, c, mask=mask)
+    mask = invalid_mask(a) if mask is None else np.asarray(mask, bool)
+    # One background and one spot search serve both the centre and the spot count: the
+    # ring profile measured about the coarse (Friedel correlation) centre is rendered
+    # again about the refined centre; the smoothed image shifts by that difference.
+    c = _coarse_centre(a, mask) if centre is None else (float(centre[0]), float(centre[1]))
+    background = _radial_background(a, c, mask=mask)
+    bg = background(c)
+    b = a - bg
+    b[mask] = 0.0
     b = ndimage.gaussian_filter(b, 1.0)
-    spots = find_spots(b, mask=mask, background_removed=True, threshold=6.0)
+    spots = _spots_in_smoothed(b, b, mask=mask, threshold=6.0)
+    if centre is None:
+        strong = spots.snr >= 8.0
+        c_new = _friedel_refine(spots.yx[strong], spots.intensity[strong], c)
+        if c_new != c:
+            b += np.where(mask, 0.0, bg - background(c_new))
+            c = c_new
     e = np.sqrt(np.clip(b, 0, None))
     polar, valid = polar_transform(e, c, pixel_size_inv_nm, g_min_inv_nm=st.g_min_inv_nm, g_max_inv_nm=st.g_max_inv_nm,
                                    n_r=st.n_r, n_theta=st.n_theta, mask=mask)

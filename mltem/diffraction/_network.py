@@ -55,9 +55,10 @@ def network_input(prep: Prepared, *, pool=INPUT_POOL) -> np.ndarray:
     nr, nt = p.shape
     if nr % pr or nt % pt:
         raise ValueError(f"pool {pool} must divide the log-polar grid {p.shape}")
-    blocks = np.clip(p, 0, None).reshape(nr // pr, pr, nt // pt, pt)
-    x = np.log1p(2.0 * blocks.max(axis=(1, 3)))
-    m = v.reshape(nr // pr, pr, nt // pt, pt).mean(axis=(1, 3))
+    # block reductions one axis at a time over contiguous memory (the same values, faster)
+    x = p.reshape(nr // pr, pr, nt).max(axis=1).reshape(nr // pr, nt // pt, pt).max(axis=2)
+    x = np.log1p(2.0 * np.clip(x, 0, None))
+    m = v.reshape(nr // pr, pr, nt).sum(axis=1).reshape(nr // pr, nt // pt, pt).sum(axis=2) / (pr * pt)
     return np.stack([x, m]).astype(np.float32)
 
 

@@ -43,12 +43,27 @@ def _check_image(image, name: str = "image") -> np.ndarray:
     return a
 
 
-def _median9(x: np.ndarray) -> np.ndarray:
-    """9 x 9 median filter with edge padding: the same values as
-    ``ndimage.median_filter(x, size=9, mode="nearest")`` (the middle of the same 81
-    values), 2x faster on small images."""
-    w = np.lib.stride_tricks.sliding_window_view(np.pad(x, 4, mode="edge"), (9, 9))
-    return np.partition(w.reshape(x.size, 81), 40, axis=1)[:, 40].reshape(x.shape)
+def _median9(x: np.ndarray, step: int = 1) -> np.ndarray:
+    """9 x 9 median filter with edge padding, evaluated at every ``step``-th pixel: the
+    same values as ``ndimage.median_filter(x, size=9, mode="nearest")[::step, ::step]``
+    (the middle of the same 81 values), 2x faster on small images."""
+    w = np.lib.stride_tricks.sliding_window_view(np.pad(x, 4, mode="edge"), (9, 9))[::step, ::step]
+    return np.partition(w.reshape(-1, 81), 40, axis=1)[:, 40].reshape(w.shape[:2])
+
+
+def _upsample_linear(x: np.ndarray, step: int, shape) -> np.ndarray:
+    """Bilinear interpolation of ``x`` sampled at every ``step``-th pixel (samples at
+    0, step, 2 step, ...) onto the full grid ``shape``, held constant beyond the last sample."""
+    out = x
+    for ax, n in enumerate(shape):
+        pos = np.arange(n) / step
+        i0 = np.clip(np.floor(pos).astype(int), 0, max(x.shape[ax] - 2, 0))
+        i1 = np.minimum(i0 + 1, x.shape[ax] - 1)
+        f = np.clip(pos - i0, 0.0, 1.0)
+        f = f[:, None] if ax == 0 else f[None, :]
+        lo, hi = np.take(out, i0, axis=ax), np.take(out, i1, axis=ax)
+        out = lo * (1 - f) + hi * f
+    return out
 
 
 def invalid_mask(image, *, saturation: float | None = None, dark_fraction: float = 0.5) -> np.ndarray:
@@ -77,9 +92,10 @@ def invalid_mask(image, *, saturation: float | None = None, dark_fraction: float
     if saturation is None and sat.sum() < 4:
         sat[:] = False
     sm = ndimage.gaussian_filter(a, 2.0)
-    level = _median9(sm[::4, ::4])
-    level = ndimage.zoom(level, (a.shape[0] / level.shape[0], a.shape[1] / level.shape[1]), order=1)[: a.shape[0], : a.shape[1]]
-    ref = np.percentile(sm, 60)
+    # local level: 9 x 9 median of the pattern sampled every 4 px (36 px windows), smooth
+    # enough to be evaluated every 8 px and interpolated
+    level = _upsample_linear(_median9(sm[::4, ::4], step=2), 8, a.shape)
+    ref = np.percentile(sm[::2, ::2], 60)
     dark = sm < dark_fraction * np.maximum(np.minimum(level, ref), 1e-12)
     dark &= sm < dark_fraction * ref
     lab, n = ndimage.label(dark)
@@ -89,9 +105,22 @@ def invalid_mask(image, *, saturation: float | None = None, dark_fraction: float
         central = lab[ny // 3: 2 * ny // 3 + 1, nx // 3: 2 * nx // 3 + 1]
         ids = np.unique(central[central > 0])
         if len(ids):
-            stop = np.isin(lab, ids)
-            stop = ndimage.binary_dilation(stop, iterations=2)
-    return stop | ndimage.binary_dilation(sat, iterations=1)
+            stop = _dilate(np.isin(lab, ids), 2)
+    return stop | _dilate(sat, 1)
+
+
+def _dilate(m: np.ndarray, iterations: int) -> np.ndarray:
+    """``ndimage.binary_dilation(m, iterations=...)`` computed on the bounding box of ``m``
+    only (the same result; a beam stop or a few saturated pixels cover a small part of a
+    pattern)."""
+    if not m.any():
+        return m
+    ys, xs = np.nonzero(m.any(1))[0], np.nonzero(m.any(0))[0]
+    y0, y1 = max(ys[0] - iterations, 0), min(ys[-1] + iterations + 1, m.shape[0])
+    x0, x1 = max(xs[0] - iterations, 0), min(xs[-1] + iterations + 1, m.shape[1])
+    out = np.zeros_like(m)
+    out[y0:y1, x0:x1] = ndimage.binary_dilation(m[y0:y1, x0:x1], iterations=iterations)
+    return out
 
 
 #: largest side (pixels) of the binned pattern of the coarse centre search
@@ -153,7 +182,35 @@ def find_centre(image, *, mask=None, guess=None, refine: bool = True, pair_tol_p
     if not refine:
         return c
     peaks = find_spots(a, mask=mask, centre=c, threshold=8.0)
-    yx, w = peaks.yx, peaks.intensity
+    return _friedel_refine(peaks.yx, peaks.intensity, c, pair_tol_px=pair_tol_px)
+
+
+def _friedel_refine(yx, weights, centre, *, pair_tol_px: float = 2.0) -> tuple[float, float]:
+    """Refine a direct-beam centre by pairing spots with their Friedel mates (g, -g).
+
+    Each spot is paired with the spot nearest to its mirror through the centre; the
+    centre becomes the weighted mean of the midpoints of the pairs (weights: geometric
+    mean of the two intensities), three times with a shrinking pairing tolerance.
+
+    Parameters
+    ----------
+    yx : numpy.ndarray
+        (n, 2) spot positions (y, x), pixels.
+    weights : numpy.ndarray
+        (n,) spot intensities.
+    centre : (float, float)
+        (y, x) start, pixels; spots within 3 px of it (the direct beam) are left out.
+    pair_tol_px : float
+        Largest distance between a spot and the mirror of its mate, pixels.
+
+    Returns
+    -------
+    (float, float)
+        (y, x) centre in pixels; ``centre`` itself when fewer than 2 pairs are found.
+    """
+    c = (float(centre[0]), float(centre[1]))
+    yx = np.asarray(yx, float).reshape(-1, 2)
+    w = np.asarray(weights, float).reshape(-1)
     r = np.hypot(yx[:, 0] - c[0], yx[:, 1] - c[1])
     keep = r > 3.0
     yx, w = yx[keep], w[keep]
@@ -245,17 +302,46 @@ def remove_background(image, centre, *, mask=None) -> np.ndarray:
         (y, x) float64, background-free counts (negative values kept).
     """
     a = _check_image(image)
-    radii, prof = radial_profile(a, centre, mask=mask, statistic="robust")
-    good = np.isfinite(prof)
-    if not good.any():
-        return np.zeros_like(a)
-    prof = np.interp(radii, radii[good], prof[good])
-    yy, xx = np.indices(a.shape)
-    r = np.hypot(yy - centre[0], xx - centre[1])
-    out = a - np.interp(r, radii, prof)
+    out = a - _radial_background(a, centre, mask=mask)(centre)
     if mask is not None:
         out[np.asarray(mask, bool)] = 0.0
     return out
+
+
+def _radial_background(image, centre, *, mask=None):
+    """The radial background of a pattern (spot-clipped ring means around ``centre``)
+    as a function that renders it around any centre.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (y, x) counts.
+    centre : (float, float)
+        (y, x) pixels, where the rings are measured.
+    mask : numpy.ndarray, optional
+        True for pixels to ignore.
+
+    Returns
+    -------
+    callable
+        ``render(centre) -> (y, x) float64``: the background profile placed around
+        ``centre`` (the profile measured about an approximate centre, rendered about a
+        refined one).
+    """
+    a = _check_image(image)
+    radii, prof = radial_profile(a, centre, mask=mask, statistic="robust")
+    good = np.isfinite(prof)
+    if good.any():
+        prof = np.interp(radii, radii[good], prof[good])
+    else:
+        prof = np.zeros_like(radii)
+    yy = np.arange(a.shape[0], dtype=float)[:, None]
+    xx = np.arange(a.shape[1], dtype=float)[None, :]
+
+    def render(c) -> np.ndarray:
+        return np.interp(np.hypot(yy - c[0], xx - c[1]), radii, prof)
+
+    return render
 
 
 @dataclass
@@ -319,11 +405,37 @@ def find_spots(image, *, mask=None, centre=None, background_removed: bool = Fals
     elif mask is not None:
         a = np.where(np.asarray(mask, bool), 0.0, a)
     sm = ndimage.gaussian_filter(a, sigma_px)
+    return _spots_in_smoothed(sm, a, mask=mask, threshold=threshold, min_distance=min_distance, max_spots=max_spots)
+
+
+def _spots_in_smoothed(smoothed, image, *, mask=None, threshold: float = 6.0, min_distance: int = 3,
+                      max_spots: int = 300) -> Peaks:
+    """Spots of an already smoothed, background-free pattern (the core of :func:`find_spots`).
+
+    Parameters
+    ----------
+    smoothed : numpy.ndarray
+        (y, x) background-free counts smoothed with a Gaussian (the peak search image).
+    image : numpy.ndarray
+        (y, x) the background-free counts before smoothing (integrated intensities).
+    mask : numpy.ndarray, optional
+        True for pixels to ignore.
+    threshold, min_distance, max_spots
+        As :func:`find_spots`.
+
+    Returns
+    -------
+    Peaks
+        Sorted by decreasing intensity.
+    """
+    sm, a = smoothed, image
     valid = np.ones(a.shape, bool) if mask is None else ~np.asarray(mask, bool)
-    vals = sm[valid]
+    # noise: MAD of every other pixel in y and x (the same within 1 %, 4x less work)
+    vals = sm[::2, ::2][valid[::2, ::2]]
+    if not len(vals):
+        vals = sm[valid] if valid.any() else sm.ravel()
     noise = 1.4826 * np.median(np.abs(vals - np.median(vals))) + 1e-9
-    coords = peak_local_max(sm, min_distance=min_distance, threshold_abs=threshold * noise, exclude_border=2,
-                            num_peaks=max_spots)
+    coords = _local_maxima(sm, threshold * noise, min_distance=min_distance, border=2, max_peaks=max_spots)
     if mask is not None and len(coords):
         coords = coords[valid[coords[:, 0], coords[:, 1]]]
     if not len(coords):
@@ -345,6 +457,25 @@ def find_spots(image, *, mask=None, centre=None, background_removed: bool = Fals
     snr = sm[coords[:, 0], coords[:, 1]] / noise
     order = np.argsort(-inten)
     return Peaks(yx[order], inten[order], snr[order])
+
+
+def _local_maxima(sm: np.ndarray, threshold: float, *, min_distance: int, border: int, max_peaks: int) -> np.ndarray:
+    """(n, 2) (y, x) pixels that are the maximum of their (2 min_distance + 1)^2 window
+    (edge-padded) and above ``threshold``, ``border`` px away from the edges, brightest
+    first. The peaks of ``skimage.feature.peak_local_max`` for real-valued images, with
+    the window tested only at the pixels above the threshold."""
+    cand = sm > threshold
+    cand[:border] = cand[-border:] = False
+    cand[:, :border] = cand[:, -border:] = False
+    if cand.mean() > 0.1:
+        cand &= sm == ndimage.maximum_filter(sm, size=2 * min_distance + 1, mode="nearest")
+    cy, cx = np.nonzero(cand)
+    k = 2 * min_distance + 1
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(sm, min_distance, mode="edge"), (k, k))
+    top = windows[cy, cx].max(axis=(1, 2)) <= sm[cy, cx]
+    cy, cx = cy[top], cx[top]
+    order = np.argsort(-sm[cy, cx], kind="stable")[:max_peaks]
+    return np.stack([cy[order], cx[order]], 1)
 
 
 def fit_ellipse(points_yx) -> dict:
@@ -554,7 +685,11 @@ def polar_transform(image, centre, pixel_size_inv_nm: float, *, g_min_inv_nm: fl
     x = centre[1] + r * np.cos(th)[None, :]
     polar = ndimage.map_coordinates(a, [y, x], order=order, mode="constant", cval=0.0)
     inside = (y >= 0) & (y <= a.shape[0] - 1) & (x >= 0) & (x <= a.shape[1] - 1)
-    if mask is not None:
-        m = ndimage.map_coordinates(np.asarray(mask, float), [y, x], order=1, mode="constant", cval=1.0)
-        inside &= m < 0.5
+    m = None if mask is None else np.asarray(mask, bool)
+    if m is not None and m.any():
+        # the mask is interpolated only near its bounding box (same result, a fraction of the work)
+        ys, xs = np.nonzero(m.any(1))[0], np.nonzero(m.any(0))[0]
+        near = inside & (y > ys[0] - 1) & (y < ys[-1] + 1) & (x > xs[0] - 1) & (x < xs[-1] + 1)
+        mi = ndimage.map_coordinates(m.astype(np.float32), [y[near], x[near]], order=1, mode="constant", cval=1.0)
+        inside[near] = mi < 0.5
     return polar.astype(np.float32), inside
