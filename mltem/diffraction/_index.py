@@ -216,7 +216,7 @@ def prepare_pattern(image, pixel_size_inv_nm: float, settings: IndexSettings | N
     c = _coarse_centre(a, mask) if centre is None else (float(centre[0]), float(centre[1]))
     background = _radial_background(a, c, mask=mask)
     bg = background(c)
-    b = a - bg
+    b = (a - bg).astype(np.float32)
     b[mask] = 0.0
     b = ndimage.gaussian_filter(b, 1.0)
     spots = _spots_in_smoothed(b, b, mask=mask, threshold=6.0)

@@ -91,7 +91,7 @@ def invalid_mask(image, *, saturation: float | None = None, dark_fraction: float
     sat = a >= top
     if saturation is None and sat.sum() < 4:
         sat[:] = False
-    sm = ndimage.gaussian_filter(a, 2.0)
+    sm = ndimage.gaussian_filter(a.astype(np.float32), 2.0)  # float32: faster, ample for counts
     # local level: 9 x 9 median of the pattern sampled every 4 px (36 px windows), smooth
     # enough to be evaluated every 8 px and interpolated
     level = _upsample_linear(_median9(sm[::4, ::4], step=2), 8, a.shape)
@@ -129,8 +129,6 @@ _COARSE_PX = 64
 
 def _coarse_centre(a: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     """Friedel symmetry: the shift between the pattern and its 180-degree rotation."""
-    from skimage.registration import phase_cross_correlation
-
     # binned to <= _COARSE_PX px: much faster than at full size, and the Friedel-pair refinement in
     # find_centre brings the error back to the same ~0.01 px median (0.013 px on 80 simulated patterns)
     f = max(1, int(np.ceil(max(a.shape) / _COARSE_PX)))
@@ -139,13 +137,47 @@ def _coarse_centre(a: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
         a = a[:ny, :nx].reshape(ny // f, f, nx // f, f).mean((1, 3))
         mask = mask[:ny, :nx].reshape(ny // f, f, nx // f, f).any((1, 3))
     lg = np.log1p(np.clip(a - np.percentile(a[~mask], 5) if (~mask).any() else a, 0, None))
-    valid = ~mask
-    shift = phase_cross_correlation(lg, lg[::-1, ::-1], reference_mask=valid, moving_mask=valid[::-1, ::-1],
-                                    overlap_ratio=0.3)
-    shift = np.asarray(shift[0] if isinstance(shift, tuple) else shift, float)
+    shift = _friedel_shift(lg, ~mask)
     cy = (shift[0] + a.shape[0] - 1) / 2 * f + (f - 1) / 2
     cx = (shift[1] + a.shape[1] - 1) / 2 * f + (f - 1) / 2
     return float(cy), float(cx)
+
+
+def _friedel_shift(image: np.ndarray, valid: np.ndarray, *, overlap_ratio: float = 0.3) -> np.ndarray:
+    """Integer (y, x) shift that registers ``image`` with its 180-degree rotation: the peak
+    of their masked normalised cross-correlation (Padfield 2012), computed only from the
+    image's own transforms (a rotation by 180 degrees conjugates the Fourier transform of a
+    real image and adds a phase ramp). The same shift as skimage's masked
+    ``phase_cross_correlation(image, image[::-1, ::-1], ...)``, in a third of the time.
+
+    A pattern symmetric about ``c`` gives a shift ``2 c - (n - 1)`` per axis.
+    """
+    from scipy import fft as sfft
+
+    ny, nx = image.shape
+    shape = (sfft.next_fast_len(2 * ny - 1, real=True), sfft.next_fast_len(2 * nx - 1, real=True))
+    v = valid.astype(np.float64)
+    f = image * v
+    F, F2, V = (sfft.rfft2(x, shape) for x in (f, f * f, v))
+    ky = np.fft.fftfreq(shape[0])[:, None] * shape[0]
+    kx = np.arange(shape[1] // 2 + 1)[None, :]
+    ramp = np.exp(-2j * np.pi * (ky * (ny - 1) / shape[0] + kx * (nx - 1) / shape[1]))
+    G, G2, VG = (ramp * np.conj(X) for X in (F, F2, V))
+
+    def corr(X, Y):  # sum_u x(u) y(u + s)
+        return sfft.irfft2(np.conj(X) * Y, shape)
+
+    n = np.round(corr(V, VG))
+    sf, sg = corr(F, VG), corr(V, G)
+    nn = np.maximum(n, 1)
+    num = corr(F, G) - sf * sg / nn
+    den = (corr(F2, VG) - sf ** 2 / nn) * (corr(V, G2) - sg ** 2 / nn)
+    ok = (n >= overlap_ratio * n.max()) & (den > 0)
+    ncc = np.where(ok, num / np.sqrt(np.where(ok, den, 1.0)), -np.inf)
+    i = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
+    # the correlation peak sits at minus the registering shift
+    return -np.array([i[0] if i[0] <= shape[0] // 2 else i[0] - shape[0],
+                      i[1] if i[1] <= shape[1] // 2 else i[1] - shape[1]], float)
 
 
 def find_centre(image, *, mask=None, guess=None, refine: bool = True, pair_tol_px: float = 2.0) -> tuple[float, float]:
@@ -255,11 +287,10 @@ def radial_profile(image, centre, *, mask=None, statistic: str = "median", bin_p
     a = _check_image(image)
     if statistic not in ("median", "robust", "mean"):
         raise ValueError(f"statistic must be 'median', 'robust' or 'mean', got {statistic!r}")
-    yy, xx = np.indices(a.shape)
-    r = np.hypot(yy - centre[0], xx - centre[1])
-    lab = (r / bin_px).astype(int) + 1
+    r = np.hypot(np.arange(a.shape[0])[:, None] - centre[0], np.arange(a.shape[1])[None, :] - centre[1])
+    lab = (r / bin_px).astype(np.intp) + 1
     if mask is not None:
-        lab = np.where(np.asarray(mask, bool), 0, lab)
+        lab[np.asarray(mask, bool)] = 0
     nb = lab.max() + 1
     idx = np.arange(1, nb)
     lab_r, v = lab.ravel(), a.ravel()
@@ -267,16 +298,21 @@ def radial_profile(image, centre, *, mask=None, statistic: str = "median", bin_p
     if statistic == "median":
         prof = np.asarray(ndimage.median(a, labels=lab, index=idx), float)
     else:
-        keep = np.ones(v.shape, bool)
-        for _ in range(3 if statistic == "robust" else 1):
-            n = np.bincount(lab_r, weights=keep, minlength=nb)
-            m = np.bincount(lab_r, weights=v * keep, minlength=nb) / np.maximum(n, 1)
-            if statistic == "mean":
-                break
-            sd = np.sqrt(np.bincount(lab_r, weights=(v - m[lab_r]) ** 2 * keep, minlength=nb) / np.maximum(n, 1))
-            keep = v <= m[lab_r] + 1.5 * sd[lab_r] + 1e-12
-        n = np.bincount(lab_r, weights=keep, minlength=nb)
-        prof = (np.bincount(lab_r, weights=v * keep, minlength=nb) / np.maximum(n, 1))[1:]
+        # ring sums of 1, v and v^2 over the kept pixels; "robust" clips pixels above
+        # mean + 1.5 sd of their ring three times (sd from the sums: no per-pixel residuals)
+        n, s1 = counts, np.bincount(lab_r, weights=v, minlength=nb)
+        if statistic == "robust":
+            v2 = v * v
+            s2 = np.bincount(lab_r, weights=v2, minlength=nb)
+            for it in range(3):
+                m = s1 / np.maximum(n, 1)
+                sd = np.sqrt(np.clip(s2 / np.maximum(n, 1) - m * m, 0, None))
+                keep = (v <= (m + 1.5 * sd + 1e-12)[lab_r]).astype(np.float64)
+                n = np.bincount(lab_r, weights=keep, minlength=nb)
+                s1 = np.bincount(lab_r, weights=v * keep, minlength=nb)
+                if it < 2:
+                    s2 = np.bincount(lab_r, weights=v2 * keep, minlength=nb)
+        prof = (s1 / np.maximum(n, 1))[1:]
     prof[counts[1:] == 0] = np.nan
     return (idx - 0.5) * bin_px, prof
 
