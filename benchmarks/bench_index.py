@@ -125,12 +125,18 @@ def run_network(indexer, data, idx=None, *, batch=64, threads=1, true_centre=Fal
     t0, c0 = time.perf_counter(), time.process_time()
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
     mapper = pool.map if pool else map
+    batches = [idx[b:b + batch] for b in range(0, len(idx), batch)]
     with PreparePool(threads) as workers:
-        for b in range(0, len(idx), batch):
-            ii = idx[b:b + batch]
-            preps = workers.prepare([data.images[i] for i in ii], [data.pixel_size_inv_nm[i] for i in ii],
-                                    indexer.bank.settings,
-                                    centres=[data.centre_yx[i] for i in ii] if true_centre else None)
+        def submit(ii):
+            return workers.submit([data.images[i] for i in ii], [data.pixel_size_inv_nm[i] for i in ii],
+                                  indexer.bank.settings,
+                                  centres=[data.centre_yx[i] for i in ii] if true_centre else None)
+
+        pending = submit(batches[0]) if batches else None
+        for k in range(len(batches)):
+            preps = pending()
+            if k + 1 < len(batches):
+                pending = submit(batches[k + 1])  # the workers prepare the next batch while this one is matched
             out, q = index_batch(preps, indexer.bank, indexer=indexer, mapper=mapper)
             for (r, cc), (top, _, _) in zip(out, q):
                 res.append(r)

@@ -325,3 +325,76 @@ def test_fast_median_filter_matches_scipy():
 
     x = np.random.default_rng(2).normal(size=(37, 64))
     np.testing.assert_array_equal(_median9(x), ndimage.median_filter(x, size=9, mode="nearest"))
+
+
+def _stop_patterns(si, n):
+    out = []
+    for seed in range(n):
+        rng = np.random.default_rng(100 + seed)
+        c = (128.0 + rng.uniform(-9, 9), 127.0 + rng.uniform(-9, 9))
+        sp = simulate_spots(si, (1, 1, 0), rng.uniform(0, 6), g_max_inv_nm=12.0, thickness_nm=10.0)
+        img = render_pattern(sp, shape=(256, 256), pixel_size_inv_nm=0.06, centre_yx=c, rng=rng,
+                             beam_stop={"angle_rad": rng.uniform(0, 6), "width_px": 8, "disk_px": 7})
+        out.append((img, c))
+    return out
+
+
+def test_prepare_pattern_centre_and_worker_processes_agree(si):
+    from mltem.diffraction import PreparePool, prepare_pattern
+
+    pats = _stop_patterns(si, 4)
+    one = [prepare_pattern(img, 0.06) for img, _ in pats]
+    for p, (_, c) in zip(one, pats):
+        # the prepared centre: coarse Friedel correlation + Friedel-pair refinement of the same spots
+        assert np.hypot(p.centre_yx[0] - c[0], p.centre_yx[1] - c[1]) < 0.25
+        assert p.n_spots >= 6
+    with PreparePool(jobs=2) as pool:
+        two = pool.prepare([img for img, _ in pats], [0.06] * len(pats))
+    for a, b in zip(one, two):
+        assert a.centre_yx == b.centre_yx and a.n_spots == b.n_spots
+        np.testing.assert_array_equal(a.polar, b.polar)
+    with pytest.raises(ValueError, match="pixel sizes"):
+        PreparePool(jobs=1).prepare([pats[0][0]], [0.06, 0.06])
+    with pytest.raises(ValueError, match="jobs"):
+        PreparePool(jobs=0)
+
+
+def test_fast_friedel_shift_and_local_maxima_match_skimage():
+    from scipy import ndimage
+    from skimage.feature import peak_local_max
+    from skimage.registration import phase_cross_correlation
+
+    from mltem.diffraction._preprocess import _friedel_shift, _local_maxima
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        ny, nx = rng.integers(20, 70, 2)
+        a = rng.random((ny, nx)) ** 4
+        valid = rng.random((ny, nx)) > 0.1
+        ref = phase_cross_correlation(a, a[::-1, ::-1], reference_mask=valid, moving_mask=valid[::-1, ::-1],
+                                      overlap_ratio=0.3)
+        np.testing.assert_array_equal(_friedel_shift(a, valid), np.asarray(ref[0] if isinstance(ref, tuple) else ref))
+        sm = ndimage.gaussian_filter(a, 1.0)
+        thr = np.percentile(sm, 80)
+        got = _local_maxima(sm, thr, min_distance=3, border=2, max_peaks=50)
+        want = peak_local_max(sm, min_distance=3, threshold_abs=thr, exclude_border=2, num_peaks=50)
+        assert {tuple(p) for p in got} == {tuple(p) for p in want}
+
+
+def test_polar_transform_mask_matches_full_interpolation():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    a = rng.random((128, 128))
+    mask = np.zeros(a.shape, bool)
+    mask[60:70, 64:] = True  # a beam-stop rod
+    c, px = (64.3, 63.6), 0.12
+    polar, valid = polar_transform(a, c, px, n_r=64, n_theta=90, mask=mask)
+    rho = np.linspace(np.log(1.5), np.log(9.0), 64)
+    th = np.arange(90) * (2 * np.pi / 90)
+    r = np.exp(rho)[:, None] / px
+    y, x = c[0] + r * np.sin(th), c[1] + r * np.cos(th)
+    inside = (y >= 0) & (y <= 127) & (x >= 0) & (x <= 127)
+    m = ndimage.map_coordinates(mask.astype(float), [y, x], order=1, mode="constant", cval=1.0)
+    np.testing.assert_array_equal(valid, inside & (m < 0.5))
+    assert (~valid & inside).sum() > 20  # the rod does cut samples

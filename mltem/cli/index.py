@@ -146,9 +146,9 @@ def run(args) -> int:
     mapper = pool.map if pool is not None else map
     batch = 64
 
-    def prepare(ks):
-        return workers.prepare([frames[k][0].frame(frames[k][1]) for k in ks], [px_of(frames[k][0]) for k in ks],
-                               settings)
+    def submit(ks):
+        return workers.submit([frames[k][0].frame(frames[k][1]) for k in ks], [px_of(frames[k][0]) for k in ks],
+                              settings)
 
     try:
         shared, cache, first, proposals = None, {}, {}, {}
@@ -157,9 +157,12 @@ def run(args) -> int:
             sample = [int(k) for k in np.unique(np.linspace(0, total - 1, min(total, args.calibration_sample)).round())]
             with out.timer("calibration"):
                 bar = progress(total=len(sample), desc="calibrate", unit="pattern")
-                for start in range(0, len(sample), batch):
-                    ks = sample[start:start + batch]
-                    preps = prepare(ks)
+                chunks = [sample[b:b + batch] for b in range(0, len(sample), batch)]
+                pending = submit(chunks[0])
+                for j, ks in enumerate(chunks):
+                    preps = pending()
+                    if j + 1 < len(chunks):
+                        pending = submit(chunks[j + 1])  # prepared while this chunk is matched
                     firsts, props = index_batch(preps, bank, indexer=indexer, mapper=mapper)
                     cache.update(zip(ks, preps))
                     first.update(zip(ks, firsts))
@@ -174,10 +177,14 @@ def run(args) -> int:
         rows, n_overlays = [], 0
         bar = progress(total=total, desc="index", unit="pattern")
         with out.timer("index"):
-            for start in range(0, total, batch):
-                ks = list(range(start, min(total, start + batch)))
-                need = [k for k in ks if k not in cache]
-                preps = dict(zip(need, prepare(need)))
+            chunks = [list(range(b, min(total, b + batch))) for b in range(0, total, batch)]
+            needs = [[k for k in ks if k not in cache] for ks in chunks]
+            pending = submit(needs[0])
+            for j, ks in enumerate(chunks):
+                need = needs[j]
+                preps = dict(zip(need, pending()))
+                if j + 1 < len(chunks):
+                    pending = submit(needs[j + 1])  # prepared while this chunk is matched
                 preps.update((k, cache.pop(k)) for k in ks if k in cache)
                 if need:
                     # the free answers of the patterns not in the calibration sample, the network run once on all

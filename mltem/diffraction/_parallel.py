@@ -77,6 +77,15 @@ class PreparePool:
         -------
         list of Prepared
         """
+        return self.submit(images, pixel_sizes, settings, centres=centres)()
+
+    def submit(self, images, pixel_sizes, settings: IndexSettings | None = None, *, centres=None):
+        """Start preparing the images in the workers and return at once.
+
+        Parameters are those of :meth:`prepare`. Returns a function that waits for the
+        workers and returns the list of :class:`Prepared`: the caller can match one
+        batch while the workers prepare the next.
+        """
         images = list(images)
         pixel_sizes = list(pixel_sizes)
         if len(pixel_sizes) != len(images):
@@ -84,9 +93,11 @@ class PreparePool:
         centres = [None] * len(images) if centres is None else list(centres)
         args = (images, pixel_sizes, repeat(settings), centres)
         if self._ex is None or len(images) < 2:
-            return list(map(_prepare, *args))
+            done = list(map(_prepare, *args))
+            return lambda: done
         chunk = max(1, len(images) // (4 * self.jobs))
-        return list(self._ex.map(_prepare, *args, chunksize=chunk))
+        pending = self._ex.map(_prepare, *args, chunksize=chunk)
+        return lambda: list(pending)
 
     def close(self) -> None:
         if self._ex is not None:
