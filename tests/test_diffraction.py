@@ -374,11 +374,24 @@ def test_fast_friedel_shift_and_local_maxima_match_skimage():
         ref = phase_cross_correlation(a, a[::-1, ::-1], reference_mask=valid, moving_mask=valid[::-1, ::-1],
                                       overlap_ratio=0.3)
         np.testing.assert_array_equal(_friedel_shift(a, valid), np.asarray(ref[0] if isinstance(ref, tuple) else ref))
-        sm = ndimage.gaussian_filter(a, 1.0)
-        thr = np.percentile(sm, 80)
-        got = _local_maxima(sm, thr, min_distance=3, border=2, max_peaks=50)
-        want = peak_local_max(sm, min_distance=3, threshold_abs=thr, exclude_border=2, num_peaks=50)
-        assert {tuple(p) for p in got} == {tuple(p) for p in want}
+        for dtype in (np.float32, np.float64):  # OpenCV dilation and the windowed fallback
+            sm = ndimage.gaussian_filter(a, 1.0).astype(dtype)
+            thr = np.percentile(sm, 80)
+            got = _local_maxima(sm, thr, min_distance=3, border=2, max_peaks=50)
+            want = peak_local_max(sm, min_distance=3, threshold_abs=thr, exclude_border=2, num_peaks=50)
+            assert {tuple(p) for p in got} == {tuple(p) for p in want}
+
+
+def test_opencv_gaussian_matches_scipy():
+    from scipy import ndimage
+
+    from mltem.diffraction._preprocess import _gaussian
+
+    rng = np.random.default_rng(1)
+    a = rng.random((64, 90)).astype(np.float32)
+    np.testing.assert_allclose(_gaussian(a, 2.0), ndimage.gaussian_filter(a, 2.0), atol=1e-6)
+    np.testing.assert_allclose(_gaussian(a, (1.0, 0.8), wrap_x=True),
+                               ndimage.gaussian_filter(a, (1.0, 0.8), mode=("nearest", "wrap")), atol=1e-6)
 
 
 def test_polar_transform_mask_matches_full_interpolation():

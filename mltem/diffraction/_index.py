@@ -18,12 +18,11 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from mltem.diffraction._crystal import Phase, ZoneAxis, zone_axes
 from mltem.diffraction._kinematic import simulate_spots
-from mltem.diffraction._preprocess import (_coarse_centre, _friedel_refine, _radial_background, _spots_in_smoothed,
-                                           invalid_mask, polar_transform)
+from mltem.diffraction._preprocess import (_coarse_centre, _friedel_refine, _gaussian, _radial_background,
+                                           _spots_in_smoothed, invalid_mask, polar_transform)
 
 __all__ = ["IndexSettings", "TemplateBank", "build_templates", "Prepared", "prepare_pattern", "match_templates",
            "IndexResult", "index_pattern", "mark_unmatched"]
@@ -218,7 +217,7 @@ def prepare_pattern(image, pixel_size_inv_nm: float, settings: IndexSettings | N
     bg = background(c)
     b = (a - bg).astype(np.float32)
     b[mask] = 0.0
-    b = ndimage.gaussian_filter(b, 1.0)
+    b = _gaussian(b, 1.0)
     spots = _spots_in_smoothed(b, b, mask=mask, threshold=6.0)
     if centre is None:
         strong = spots.snr >= 8.0
@@ -229,7 +228,7 @@ def prepare_pattern(image, pixel_size_inv_nm: float, settings: IndexSettings | N
     e = np.sqrt(np.clip(b, 0, None))
     polar, valid = polar_transform(e, c, pixel_size_inv_nm, g_min_inv_nm=st.g_min_inv_nm, g_max_inv_nm=st.g_max_inv_nm,
                                    n_r=st.n_r, n_theta=st.n_theta, mask=mask)
-    polar = ndimage.gaussian_filter(polar, (1.0, 0.8), mode=("nearest", "wrap")) * valid
+    polar = _gaussian(polar, (1.0, 0.8), wrap_x=True) * valid
     r = np.exp(np.log(st.g_min_inv_nm) + st.d_rho * np.arange(st.n_r))[:, None] / st.g_max_inv_nm
     norm = np.sqrt(np.sum((polar * r) ** 2) / max(valid.sum(), 1))
     polar = polar / norm if norm > 0 else polar
