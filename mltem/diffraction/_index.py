@@ -236,44 +236,49 @@ def prepare_pattern(image, pixel_size_inv_nm: float, settings: IndexSettings | N
 
 
 def _phase_factors(bank: TemplateBank, n_theta: int) -> np.ndarray:
-    """(J, n_theta // 2 + 1) complex e^{i m theta_j} of every template spot (cached per bank and grid)."""
+    """(J, n_theta // 2 + 1) complex64 e^{i m theta_j} of every template spot (cached per bank and grid)."""
     key = ("ph", n_theta)
     ph = bank._phase_cache.get(key)
     if ph is None:
         m = np.arange(n_theta // 2 + 1)
-        ph = np.exp(1j * np.outer(bank.theta, m))
+        ph = np.exp(1j * np.outer(bank.theta, m)).astype(np.complex64)
         bank._phase_cache[key] = ph
     return ph
 
 
 def _correlate(prep: Prepared, bank: TemplateBank, templates: np.ndarray, shifts: np.ndarray):
-    """Cosine similarity (T, S, n_theta) of the chosen templates over (fractional) row shifts and angles."""
+    """Cosine similarity (T, S, n_theta) of the chosen templates over (fractional) row shifts and angles.
+
+    Single precision throughout (scores of order 0.1-1 from sums of ~100 spots: ~1e-6
+    relative rounding), twice as fast as double."""
+    from scipy import fft as sfft
+
     n_r, n_t = prep.polar.shape
-    E = np.fft.rfft(prep.polar.astype(np.float64), axis=1)
-    V = np.fft.rfft(prep.valid.astype(np.float64), axis=1)
+    E = sfft.rfft(np.asarray(prep.polar, np.float32), axis=1)
+    V = sfft.rfft(prep.valid.astype(np.float32), axis=1)
     sel = np.concatenate([np.arange(bank.start[t], bank.start[t + 1]) for t in templates])
     lens = np.array([bank.start[t + 1] - bank.start[t] for t in templates])
     offs = np.concatenate([[0], np.cumsum(lens)[:-1]])
     ph = _phase_factors(bank, n_t)[sel]
-    w = bank.weight[sel]
+    w = bank.weight[sel].astype(np.float32)
     pw, pw2 = ph * w[:, None], ph * (w**2)[:, None]
     rho = bank.rho_idx[sel]
-    num = np.empty((len(templates), len(shifts), E.shape[1]), complex)
+    num = np.empty((len(templates), len(shifts), E.shape[1]), np.complex64)
     den = np.empty_like(num)
     for k, s in enumerate(shifts):
         pos = rho + float(s)
         r = np.floor(pos).astype(int)
-        f = (pos - r)[:, None]
+        f = (pos - r).astype(np.float32)[:, None]
         inside = ((r >= 0) & (r + 1 < n_r))[:, None]
         rc = np.clip(r, 0, n_r - 2)
         e = (E[rc] * (1 - f) + E[rc + 1] * f) * inside
         v = (V[rc] * (1 - f) + V[rc + 1] * f) * inside
         num[:, k] = np.add.reduceat(pw * e, offs, axis=0)
         den[:, k] = np.add.reduceat(pw2 * v, offs, axis=0)
-    cn = np.fft.irfft(num, n=n_t, axis=2)
-    cd = np.fft.irfft(den, n=n_t, axis=2)
+    cn = sfft.irfft(num, n=n_t, axis=2)
+    cd = sfft.irfft(den, n=n_t, axis=2)
     # scaled so that a clean, fully matched pattern scores about 1 (measured on simulations)
-    return cn / np.sqrt(np.clip(cd, 1e-6, None)) / np.sqrt(n_t) * 0.1
+    return (cn / np.sqrt(np.clip(cd, 1e-6, None)) / np.float32(np.sqrt(n_t) * 10)).astype(np.float64)
 
 
 @dataclass
