@@ -9,11 +9,14 @@ classical tracker and for the network with torch eager vs ONNX (same weights, sa
 threads, one run).
 
 Network rows come at network_scale 1 (``network``) and 2 (``network-x2``: frames binned
-2 x 2 before the network, front refined from the full-resolution intensity).
+2 x 2 before the network, front refined from the full-resolution intensity);
+``network-netedge`` is scale 1 with the particle surface read from the network's frame-0
+material probability instead of the intensity (``edge_from="network"``).
 
 Run (all parts):   .venv/bin/python benchmarks/bench_fronts.py
 One part only:     ... benchmarks/bench_fronts.py --parts lattice
 Network only:      ... benchmarks/bench_fronts.py --parts network,speed   (network accuracy rows + speed)
+Development set:   ... benchmarks/bench_fronts.py --parts development     (other seeds, 4 per case)
 Writes (merges its parts into) benchmarks/results/fronts.json and prints a table.
 """
 from __future__ import annotations
@@ -33,7 +36,9 @@ sys.path.insert(0, str(ROOT))
 from mltem.fronts import fit_growth_law, track_fronts, track_fronts_network  # noqa: E402
 from mltem.simulate import simulate_front_movie  # noqa: E402
 
-CASES = [(g, n) for g in ("wire", "core-shell", "planar") for n in (0.35, 0.5, 0.8, 1.1)]
+GEOMETRIES = ("wire", "core-shell", "planar")
+EXPONENTS = (0.35, 0.5, 0.8, 1.1)
+CASES = [(g, n) for g in GEOMETRIES for n in EXPONENTS]
 SHAPES = {"wire": (160, 320), "core-shell": (160, 160), "planar": (160, 160)}
 #: Lattice-resolved movies: (exponent, front direction in degrees, lattice period px).
 LATTICE_CASES = [(0.35, 0.0, 6.0), (0.5, 30.0, 5.0), (0.8, -60.0, 7.0), (1.1, 90.0, 6.0), (0.5, 120.0, 6.0), (0.8, 200.0, 4.0)]
@@ -88,16 +93,27 @@ METHODS = {
     "classical": (track_fronts, {}),
     "network": (track_fronts_network, {"network_scale": 1}),
     "network-x2": (track_fronts_network, {"network_scale": 2}),
+    # the particle surface from the network's frame-0 probability (the default before this
+    # round reads it from the intensity), for comparison
+    "network-netedge": (track_fronts_network, {"network_scale": 1, "edge_from": "network"}),
 }
 
 
-def accuracy(repeats: int = 2, methods=tuple(METHODS), n_frames: int = 40):
+def _held_out_seed(g, n, r):
+    return 10**6 + 100 * CASES.index((g, n)) + r
+
+
+def _development_seed(g, n, r):
+    return 3 * 10**6 + 1000 * GEOMETRIES.index(g) + 100 * EXPONENTS.index(n) + r
+
+
+def accuracy(repeats: int = 2, methods=tuple(METHODS), n_frames: int = 40, seed_of=_held_out_seed):
     rows = []
     if not _model_available():
         methods = [k for k in methods if k == "classical"]
     for g, n in CASES:
         for r in range(repeats):
-            seed = 10**6 + 100 * CASES.index((g, n)) + r
+            seed = seed_of(g, n, r)
             m = simulate_front_movie(g, shape=SHAPES[g], n_frames=n_frames, n=n, dose=60.0, seed=seed)
             fit_truth = fit_growth_law(m.time_s, m.front_nm, bootstrap=0)
             for method in methods:
@@ -221,7 +237,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="accuracy,lattice,speed",
                     help="comma-separated subset of accuracy, network (network accuracy rows only), lattice, "
-                         "speed (others kept from the JSON)")
+                         "speed, development (48 more movies, other seeds; not in the default) (others kept "
+                         "from the JSON)")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(",")) - {""}
     res = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
@@ -235,6 +252,13 @@ def main(argv=None):
         rows = [r for r in rows if r["geometry"] != "lattice"] + lattice_accuracy()
     res["rows"] = rows
     res["summary"] = summarise(rows)
+    if "development" in parts:
+        # same settings, other seeds (3 * 10**6 + ...), 4 movies per (geometry, n); used while
+        # developing the trackers, so not independent of them: a check for failures the 24
+        # held-out movies happen not to show
+        dev = accuracy(repeats=4, methods=("classical", "network"), seed_of=_development_seed)
+        res["development_rows"] = dev
+        res["development_summary"] = summarise(dev)
     if "speed" in parts:
         res["speed"] = speed()
     res["threads"] = os.cpu_count()
@@ -243,13 +267,22 @@ def main(argv=None):
     RESULTS.write_text(json.dumps(res, indent=2))
     print(f"{'method/geometry':24s} {'RMS px':>8s} {'max':>6s} {'smooth':>7s} {'|dn|':>6s} {'max':>6s} {'geom ok':>7s} "
           f"{'ok':>5s} {'|dn| vs exact max':>18s} {'ok':>5s} {'floor':>6s}")
-    for k, v in res["summary"].items():
+    tables = [("held-out", res["summary"])]
+    if "development" in parts:
+        tables.append(("development set (seeds 3 * 10**6 + ...)", res["development_summary"]))
+    for title, summary in tables:
+        print(title)
+        _print_summary(summary)
+    if "speed" in res:
+        print("speed (512x512):", {k: round(v, 2) if isinstance(v, float) else v for k, v in res["speed"].items()})
+
+
+def _print_summary(summary):
+    for k, v in summary.items():
         print(f"{k:24s} {v['rms_px_mean']:8.2f} {v['rms_px_max']:6.2f} {v['rms_smoothed_px_mean']:7.2f} "
               f"{v['abs_n_error_mean']:6.3f} {v['abs_n_error_max']:6.3f} {v['geometry_detected_ok']:7.2f} "
               f"{v['within_targets']:>2d}/{v['n_movies']} {v['abs_n_error_vs_truth_fit_max']:18.3f} "
               f"{v['within_targets_vs_truth_fit']:>2d}/{v['n_movies']} {v['abs_truth_fit_vs_nominal_max']:6.3f}")
-    if "speed" in res:
-        print("speed (512x512):", {k: round(v, 2) if isinstance(v, float) else v for k, v in res["speed"].items()})
 
 
 if __name__ == "__main__":

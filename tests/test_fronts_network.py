@@ -149,3 +149,39 @@ def test_network_scale2_tracks_held_out_wire(contrast, n):
     assert abs(fit.n - n) <= 0.05
     with pytest.raises(ValueError, match="network_scale must be an integer >= 1"):
         track_fronts_network(m.frames, network_scale=0)
+
+
+def test_network_particle_surface_from_intensity():
+    # Core-shell particle with a darker shell, exact growth law (no fluctuations), held-out
+    # seed and size. The surface (origin of the depths) is read from frame 0's intensity
+    # (steepest point of the edge): within 0.3 px of the simulated radius, and the exponent
+    # of the network's depths within 0.02 of the law's.
+    _shipped_model()
+    m = simulate_front_movie("core-shell", shape=(144, 144), n_frames=30, n=0.8, front_contrast=-0.3,
+                             seed=10**6 + 4445, fluctuation=0.0)
+    tr = track_fronts_network(m.frames, pixel_size_nm=m.pixel_size_nm, frame_time_s=m.frame_time_s)
+    assert tr.axis.geometry == "core-shell"
+    assert abs(tr.axis.radius_px - m.params["radius_px"]) <= 0.3
+    assert _rms(tr.measured_px, m.front_px) <= 1.0
+    fit = fit_growth_law(tr.time_s, tr.measured_nm, bootstrap=0)
+    assert abs(fit.n - 0.8) <= 0.02
+    with pytest.raises(ValueError, match="edge_from must be"):
+        track_fronts_network(m.frames, edge_from="mask")
+
+
+def test_reacted_level_needs_the_front_in_enough_frames():
+    from mltem.fronts._track import reacted_level
+
+    T, M = 40, 100
+    K = np.zeros((T, M))
+    pos = np.zeros(T)
+    # the reacted class (level 0.9 behind the front) seen in frames 10..39: the level is read
+    pos[10:] = 30.0
+    K[10:, :30] = 0.9
+    assert_allclose(reacted_level(K, pos), 0.9)
+    # seen in 2 frames only (a patchy class): not evidence that the network sees the front
+    pos2 = np.zeros(T)
+    pos2[[12, 25]] = 30.0
+    K2 = np.where(pos2[:, None] > 0, K, 0.0)
+    assert np.isnan(reacted_level(K2, pos2))
+    assert np.isnan(reacted_level(np.zeros((T, M)), np.zeros(T)))

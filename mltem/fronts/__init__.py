@@ -7,6 +7,7 @@ constant-velocity Kalman filter (:func:`kalman_smooth`) that reports the uncerta
 :func:`fit_growth_law` fits ``x = x0 + k (t - t0)^n`` with confidence intervals.
 """
 from mltem.fronts._geometry import (
+    EDGE_RULES,
     GEOMETRIES,
     FrontAxis,
     axis_from_points,
@@ -21,6 +22,7 @@ from mltem.fronts._kinetics import MIN_POINTS_RELIABLE, KineticsFit, fit_growth_
 from mltem.fronts._netinput import NETWORK_NORMALISATION, network_input
 from mltem.fronts._plot import plot_kymograph
 from mltem.fronts._track import (
+    EDGE_SOURCES,
     METHODS,
     MODES,
     FrontTrack,
@@ -36,7 +38,7 @@ from mltem.fronts._track import (
 )
 
 __all__ = [
-    "GEOMETRIES", "METHODS", "MIN_POINTS_RELIABLE", "MODES", "NETWORK_NORMALISATION",
+    "EDGE_RULES", "EDGE_SOURCES", "GEOMETRIES", "METHODS", "MIN_POINTS_RELIABLE", "MODES", "NETWORK_NORMALISATION",
     "FrontAxis", "FrontTrack", "KalmanTrack", "KineticsFit",
     "axis_from_points", "bin_frames", "detect_axis", "fit_growth_law", "foreground_mask", "front_positions",
     "growth_verdict", "is_lattice_image", "kalman_smooth", "measure_drift", "measurement_noise",

@@ -17,6 +17,7 @@ from scipy import ndimage
 __all__ = [
     "FrontAxis",
     "GEOMETRIES",
+    "EDGE_RULES",
     "foreground_mask",
     "detect_axis",
     "axis_from_points",
@@ -161,7 +162,8 @@ def _wire_axis(mask: np.ndarray) -> FrontAxis:
     return ax
 
 
-def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=None) -> FrontAxis:
+def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=None,
+                edge: str = "gradient", edge_image=None) -> FrontAxis:
     """Find the wire axis or particle outline, and orient it so the position starts at the
     contact point / the edge where the reaction started.
 
@@ -177,6 +179,15 @@ def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=Non
         particle whose change is off-centre has a planar front, else core-shell.
     mask : numpy.ndarray, optional
         (y, x) bool material mask; default :func:`foreground_mask` of ``reference``.
+    edge : {"gradient", "halfway"}
+        How a particle's sub-pixel radius (the origin of core-shell depths and of planar
+        positions) is read from the azimuthal mean profile of ``reference``: the steepest
+        point of the edge (default; for intensities, where the level just inside the edge
+        differs from the particle's interior) or the half-way crossing between the
+        interior and the background (for a material probability, 1 inside and 0 outside).
+    edge_image : numpy.ndarray, optional
+        (y, x) image the particle's radius is read from (default ``reference``), e.g. the
+        intensity when ``reference`` is a network's probability map.
 
     Returns
     -------
@@ -189,8 +200,13 @@ def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=Non
     """
     if geometry not in ("auto", *GEOMETRIES):
         raise ValueError(f"geometry must be 'auto' or one of {GEOMETRIES}, got {geometry!r}")
+    if edge not in EDGE_RULES:
+        raise ValueError(f"edge must be one of {EDGE_RULES}, got {edge!r}")
     reference = np.asarray(reference, dtype=np.float32)
     H, W = reference.shape
+    edge_src = reference if edge_image is None else np.asarray(edge_image, dtype=np.float32)
+    if edge_src.shape != (H, W):
+        raise ValueError(f"edge_image must have the reference's shape {(H, W)}, got {edge_src.shape}")
     if mask is None:
         mask = foreground_mask(reference)
     full_field = mask.mean() > 0.9 or mask.sum() < 30
@@ -205,7 +221,8 @@ def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=Non
     if frames_late is not None:
         diff = ndimage.gaussian_filter(np.asarray(frames_late, np.float32) - reference, 2.5)
         change = np.abs(diff)
-        change = np.clip(change - np.median(change), 0, None) * mask
+        change_all = np.clip(change - np.median(change), 0, None)
+        change = change_all * mask
     if geometry == "auto":
         if full_field:
             geometry = "planar"
@@ -223,12 +240,21 @@ def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=Non
     if geometry == "wire" and not full_field:
         ax = _wire_axis(mask)
         if change is not None:
+            # The contact end is the one that changed more, inside the wire (contrast) and
+            # just outside it (swelling). Where a brighter reacted phase cancels the extra
+            # thickness, the inside barely changes while the elongating far end moves; the
+            # swelling still shows. Each signal votes by its end-to-end ratio; medians over
+            # a quarter of the length, so that the far end's cap, which moves as the wire
+            # elongates, does not count for much.
             s0, s1 = ax._material  # type: ignore[attr-defined]
-            prof = _band_profile(change, ax)
             q = max(2, int(0.25 * (s1 - s0)))
-            a = prof[int(s0) + 2 : int(s0) + 2 + q].mean()
-            b = prof[int(s1) - 2 - q : int(s1) - 2].mean()
-            if b > a:  # the far end changed more: it is the contact
+            r = ax.radius_px
+            log_ratio = 0.0
+            for prof in (_band_profile(change, ax), _band_profile(change_all, ax, band=(0.8 * r, 1.5 * r))):
+                a = float(np.median(prof[int(s0) + 2 : int(s0) + 2 + q]))
+                b = float(np.median(prof[int(s1) - 2 - q : int(s1) - 2]))
+                log_ratio += math.log((b + 1e-6) / (a + 1e-6))
+            if log_ratio > 0:  # the far end changed more: it is the contact
                 ax = _flip(ax, s1)
             else:
                 ax = _trim(ax, s0)
@@ -237,7 +263,7 @@ def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=Non
         return ax
     radius = math.sqrt(mask.sum() / math.pi)
     if geometry == "core-shell":
-        return _core_shell_axis(c, _edge_radius(reference, c, radius))
+        return _core_shell_axis(c, _edge_radius(edge_src, c, radius, rule=edge))
     # planar: from the edge where the change is, through the centre
     if change is not None and change.sum() > 0:
         cc = np.array([(change * np.arange(W)).sum(), (change * np.arange(H)[:, None]).sum()]) / change.sum()
@@ -261,7 +287,7 @@ def detect_axis(reference, *, frames_late=None, geometry: str = "auto", mask=Non
         i0, i1 = np.nonzero(ok)[0][[0, -1]]
         p0, p1 = line[i0], line[i1]
         # start on the particle's sub-pixel edge (the Otsu mask sits inside a soft edge)
-        r_edge = _edge_radius(reference, c, radius)
+        r_edge = _edge_radius(edge_src, c, radius, rule=edge)
         if abs(r_edge - radius) < 0.2 * radius:
             p0 = c - r_edge * d
         half = 0.4 * radius
@@ -276,14 +302,41 @@ def _core_shell_axis(c, radius: float) -> FrontAxis:
     return FrontAxis("core-shell", pts, _normals(pts) if len(pts) > 1 else pts * 0, radius, (float(c[0]), float(c[1])), radius)
 
 
-def _edge_radius(image, c, radius):
-    """Sub-pixel particle radius: half-way crossing of the azimuthal mean profile."""
+#: Rules of :func:`detect_axis` for a particle's sub-pixel edge.
+EDGE_RULES = ("gradient", "halfway")
+
+
+def _edge_radius(image, c, radius, *, rule: str = "halfway"):
+    """Sub-pixel particle radius from the azimuthal mean profile about ``c`` (x, y).
+
+    ``"halfway"``: crossing of the level half-way between the interior (0.3-0.7 of the
+    radius) and the background (beyond 1.3). ``"gradient"``: the steepest point of the
+    profile within 6 px of ``radius`` (smoothed by 0.5 px, parabolic sub-pixel peak), in
+    the direction of the interior-to-background change. A thick particle's interior is
+    darker than the material just inside its edge, so the half-way level lies on the inner
+    part of the edge and the half-way crossing sits inside it (by 0.3-1.7 px on the
+    simulated particles, more where the surface layer is brighter); the steepest point does
+    not depend on the interior level. Falls back to ``"halfway"`` when the steepest point
+    lies on the border of the search.
+    """
+    if rule not in EDGE_RULES:
+        raise ValueError(f"rule must be one of {EDGE_RULES}, got {rule!r}")
     r = np.arange(0, 1.6 * radius, 0.5)
     prof = _radial_profile(image[None], c, r)[0]
     inner = np.median(prof[(r > 0.3 * radius) & (r < 0.7 * radius)])
     outer = np.median(prof[r > 1.3 * radius]) if (r > 1.3 * radius).any() else prof[-1]
-    half = 0.5 * (inner + outer)
     sgn = np.sign(outer - inner) or 1.0
+    if rule == "gradient":
+        step = 0.25
+        rr = np.arange(max(0.0, radius - 6.0), radius + 6.0 + 1e-9, step)
+        p = ndimage.gaussian_filter1d(_radial_profile(image[None], c, rr)[0].astype(np.float64), 0.5 / step)
+        g = sgn * np.gradient(p)
+        i = int(np.argmax(g[1:-1])) + 1 if len(g) > 4 else 0
+        if 2 <= i <= len(g) - 3 and g[i] > 0:
+            y0, y1, y2 = g[i - 1 : i + 2]
+            den = y0 - 2 * y1 + y2
+            return float(rr[i] + (0.5 * step * (y0 - y2) / den if den < 0 else 0.0))
+    half = 0.5 * (inner + outer)
     above = np.nonzero((sgn * (prof - half) > 0) & (r > 0.5 * radius))[0]
     if not len(above):
         return radius
@@ -307,9 +360,14 @@ def _radial_profile(frames, c, r, *, n_angles: int = 96, shifts=None):
     return out
 
 
-def _band_profile(image, ax: FrontAxis):
-    nv = max(3, int(2 * ax.half_width_px) + 1)
-    v = np.linspace(-ax.half_width_px, ax.half_width_px, nv)
+def _band_profile(image, ax: FrontAxis, band=None):
+    """Mean of ``image`` across the axis (``|v| <= half_width_px``, or ``band[0] <= |v| <= band[1]``)."""
+    if band is None:
+        nv = max(3, int(2 * ax.half_width_px) + 1)
+        v = np.linspace(-ax.half_width_px, ax.half_width_px, nv)
+    else:
+        side = np.linspace(band[0], band[1], max(2, int(round(band[1] - band[0])) + 1))
+        v = np.concatenate([-side[::-1], side])
     X = ax.points[:, 0:1] + v[None] * ax.normals[:, 0:1]
     Y = ax.points[:, 1:2] + v[None] * ax.normals[:, 1:2]
     return ndimage.map_coordinates(image, [Y, X], order=1, mode="nearest").mean(axis=1)

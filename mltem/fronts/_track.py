@@ -21,11 +21,13 @@ from mltem.fronts._kalman import KalmanTrack, kalman_smooth
 
 __all__ = ["FrontTrack", "front_positions", "track_fronts", "track_fronts_network", "is_lattice_image", "width_kymograph",
            "segment_frames", "refine_with_intensity", "bin_frames", "upsample_linear", "NETWORK_SCALE",
-           "METHODS", "MODES"]
+           "METHODS", "MODES", "EDGE_SOURCES"]
 
 log = logging.getLogger(__name__)
 
 METHODS = ("classical", "network")
+#: Where :func:`track_fronts_network` reads a particle's surface in frame 0.
+EDGE_SOURCES = ("intensity", "network")
 MODES = ("auto", "contrast", "lattice")
 
 
@@ -79,6 +81,12 @@ class FrontTrack:
     @property
     def measured_nm(self) -> np.ndarray:
         return self.measured_px * self.pixel_size_nm
+
+
+#: Most re-centrings of the sub-pixel window (:func:`front_positions`); it stops when the
+#: position moves by less than 0.01 px. A row without a step (nothing reacted yet) walks
+#: down by a window width per re-centring until it reaches 0.
+RECENTRE_ITERATIONS = 20
 
 
 def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6, return_quality: bool = False,
@@ -188,13 +196,16 @@ def front_positions(kymograph, *, end=None, levels=None, window_px: int = 6, ret
     for t in range(T):
         x = float(j[t])
         q = np.clip((Kf[t] - Bt[t]) / (At[t] - Bt[t]), -0.5, 1.5)
-        for _ in range(2):  # re-centre the window on the refined position
+        for _ in range(RECENTRE_ITERATIONS):  # re-centre the window on the refined position
             lo = max(0, int(round(x)) - window_px)
             hi = min(int(ends[t]), int(round(x)) + window_px)
             if hi <= lo:
                 break
-            x = lo + float(q[lo:hi].sum()) - (0.5 if hi < ends[t] else 0.0)
-            x = min(max(x, 0.0), float(ends[t]))
+            x_new = min(max(lo + float(q[lo:hi].sum()) - (0.5 if hi < ends[t] else 0.0), 0.0), float(ends[t]))
+            done = abs(x_new - x) < 0.01
+            x = x_new
+            if done:
+                break
         pos[t] = x
     if return_quality:
         return pos, cnr
@@ -617,6 +628,7 @@ def track_fronts_network(
     probabilities=None,
     network_scale: int = NETWORK_SCALE,
     refine: bool | None = None,
+    edge_from: str = "intensity",
 ) -> FrontTrack:
     """Network front tracker: U-Net segmentation (ONNX), front from the mask, Kalman smoothing.
 
@@ -644,6 +656,14 @@ def track_fronts_network(
     refine : bool, optional
         Refine the network's front at full resolution from the intensity kymograph along
         the same axis (:func:`refine_with_intensity`); default: when ``network_scale > 1``.
+    edge_from : {"intensity", "network"}
+        Where a particle's surface (the origin of core-shell depths and of planar positions)
+        is read in frame 0: the steepest point of the intensity's azimuthal profile
+        (default), or the half-way crossing of the network's material probability. On
+        frame 0 the shipped network draws the outline about 1 px too large where the
+        surface layer is darker (not in later frames), so every later depth reads about
+        1 px deeper than frame 0's and the exponent reads low (see
+        benchmarks/README_fronts.md).
 
     Returns
     -------
@@ -651,6 +671,8 @@ def track_fronts_network(
     """
     if not pixel_size_nm > 0:
         raise ValueError(f"pixel_size_nm must be > 0, got {pixel_size_nm}")
+    if edge_from not in EDGE_SOURCES:
+        raise ValueError(f"edge_from must be one of {EDGE_SOURCES}, got {edge_from!r}")
     frames = _check_frames(frames)
     ts = _times(len(frames), frame_time_s, time_s)
     timings: dict = {}
@@ -674,8 +696,9 @@ def track_fronts_network(
             mask = lab == 1 + int(np.argmax(sizes))
         if mask.sum() < 30:
             mask = foreground_mask(frames[0])
+        edge = dict(edge="gradient", edge_image=frames[0]) if edge_from == "intensity" else dict(edge="halfway")
         axis = detect_axis(1 - prob[0, 0] + prob[0, 2], frames_late=mat_late, geometry=geometry,
-                           mask=ndimage.binary_fill_holes(mask))
+                           mask=ndimage.binary_fill_holes(mask), **edge)
     else:
         _material_limits(axis, material0)
     timings["geometry"] = time.perf_counter() - t
@@ -701,17 +724,22 @@ MIN_REACTED_LEVEL = 0.8
 MIN_SWELLING_CNR = 8.0
 
 
-def reacted_level(K, measured) -> float:
+def reacted_level(K, measured, *, min_share: float = 0.25) -> float:
     """Median reacted fraction well behind the front (>= 3 px) in frames where it has moved.
 
-    ``nan`` when the front never moves more than 8 px.
+    ``nan`` when the front lies more than 8 px from the origin in fewer than ``min_share``
+    of the frames (at least 3): a reacted class seen in a few frames only (a partial,
+    patchy class on a wire whose contrast and thickness changes cancel) does not show
+    that the network sees the front.
     """
     vals = []
     for t in range(len(K)):
         j = int(round(measured[t]))
         if j > 8:
             vals.append(float(np.mean(K[t, max(0, j - 15) : j - 3])))
-    return float(np.median(vals)) if vals else float("nan")
+    if len(vals) < max(3, min_share * len(K)):
+        return float("nan")
+    return float(np.median(vals))
 
 
 def width_kymograph(material, axis: FrontAxis, *, shifts=None, reach: float | None = None) -> np.ndarray:
