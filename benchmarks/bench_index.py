@@ -113,37 +113,29 @@ def confusions(bank_labels, data, res, idx=None):
 def run_network(indexer, data, idx=None, *, batch=64, threads=1, true_centre=False):
     """Network proposals (batched) + refinement, per-pattern calibration; results, confidences,
     proposals and the time (preprocessing included, and the start of the worker processes).
-    ``threads`` > 1 prepares the patterns in that many worker processes
-    (:class:`mltem.diffraction.PreparePool`, as ``mltem index --jobs``) and matches them in
-    a thread pool. ``true_centre`` gives mltem the true direct-beam centre, as pyxem gets it."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from mltem.diffraction import PreparePool, index_batch
+    ``threads`` > 1 indexes in that many worker processes (:class:`mltem.diffraction.IndexPool`,
+    as ``mltem index --jobs``), each preparing, proposing and matching its share of a batch.
+    ``true_centre`` gives mltem the true direct-beam centre, as pyxem gets it."""
+    from mltem.diffraction import IndexPool
 
     idx = list(range(len(data.images))) if idx is None else list(idx)
     res, conf, props = [], [], []
     t0, c0 = time.perf_counter(), time.process_time()
-    pool = ThreadPoolExecutor(threads) if threads > 1 else None
-    mapper = pool.map if pool else map
     batches = [idx[b:b + batch] for b in range(0, len(idx), batch)]
-    with PreparePool(threads) as workers:
+    with IndexPool(indexer.bank, card=indexer.card, top_k=indexer.top_k, jobs=threads) as pool:
         def submit(ii):
-            return workers.submit([data.images[i] for i in ii], [data.pixel_size_inv_nm[i] for i in ii],
-                                  indexer.bank.settings,
-                                  centres=[data.centre_yx[i] for i in ii] if true_centre else None)
+            return pool.submit([data.images[i] for i in ii], [data.pixel_size_inv_nm[i] for i in ii],
+                               centres=[data.centre_yx[i] for i in ii] if true_centre else None)
 
         pending = submit(batches[0]) if batches else None
         for k in range(len(batches)):
-            preps = pending()
+            answers = pending()
             if k + 1 < len(batches):
-                pending = submit(batches[k + 1])  # the workers prepare the next batch while this one is matched
-            out, q = index_batch(preps, indexer.bank, indexer=indexer, mapper=mapper)
-            for (r, cc), (top, _, _) in zip(out, q):
-                res.append(r)
-                conf.append(cc)
-                props.append(top)
-    if pool:
-        pool.shutdown()
+                pending = submit(batches[k + 1])  # the workers start the next batch at once
+            for a in answers:
+                res.append(a.result)
+                conf.append(a.confidence)
+                props.append(a.proposals[0])
     t, cpu = time.perf_counter() - t0, time.process_time() - c0
     run_network.last_cpu_per_wall = cpu / t
     return res, np.array(conf), props, t

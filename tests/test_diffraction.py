@@ -340,7 +340,7 @@ def _stop_patterns(si, n):
 
 
 def test_prepare_pattern_centre_and_worker_processes_agree(si):
-    from mltem.diffraction import PreparePool, prepare_pattern
+    from mltem.diffraction import IndexPool, prepare_pattern
 
     pats = _stop_patterns(si, 4)
     one = [prepare_pattern(img, 0.06) for img, _ in pats]
@@ -348,15 +348,20 @@ def test_prepare_pattern_centre_and_worker_processes_agree(si):
         # the prepared centre: coarse Friedel correlation + Friedel-pair refinement of the same spots
         assert np.hypot(p.centre_yx[0] - c[0], p.centre_yx[1] - c[1]) < 0.25
         assert p.n_spots >= 6
-    with PreparePool(jobs=2) as pool:
-        two = pool.prepare([img for img, _ in pats], [0.06] * len(pats))
-    for a, b in zip(one, two):
-        assert a.centre_yx == b.centre_yx and a.n_spots == b.n_spots
-        np.testing.assert_array_equal(a.polar, b.polar)
+    bank = build_templates([si])
+    answers = {}
+    for jobs in (1, 2):
+        with IndexPool(bank, jobs=jobs) as pool:
+            answers[jobs] = pool.index([img for img, _ in pats], [0.06] * len(pats), keep=True)
+    for a, b, p in zip(answers[1], answers[2], one):
+        assert a.result.centre_yx == b.result.centre_yx == p.centre_yx
+        assert (a.result.phase, a.result.zone, a.result.inplane_deg) == (b.result.phase, b.result.zone, b.result.inplane_deg)
+        assert a.result.phase == "Si" and a.mode == "per-pattern"
+        np.testing.assert_array_equal(b.prep.polar, p.polar)
     with pytest.raises(ValueError, match="pixel sizes"):
-        PreparePool(jobs=1).prepare([pats[0][0]], [0.06, 0.06])
+        IndexPool(bank, jobs=1).index([pats[0][0]], [0.06, 0.06])
     with pytest.raises(ValueError, match="jobs"):
-        PreparePool(jobs=0)
+        IndexPool(bank, jobs=0)
 
 
 def test_fast_friedel_shift_and_local_maxima_match_skimage():

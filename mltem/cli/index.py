@@ -70,8 +70,8 @@ def run(args) -> int:
 
     import numpy as np
 
-    from mltem.diffraction import (IndexSettings, PreparePool, build_templates, default_jobs, index_batch,
-                                   index_with_shared, load_phase, pixel_size_from_camera, shared_calibration)
+    from mltem.diffraction import (IndexPool, IndexSettings, build_templates, default_jobs, index_with_shared,
+                                   load_phase, pixel_size_from_camera, shared_calibration)
     from mltem.diffraction._network import NetworkIndexer, model_for_phases
     from mltem.diffraction._patterns import open_patterns
     from mltem.diffraction._plot import overlay_figure, summary_figure
@@ -141,67 +141,62 @@ def run(args) -> int:
         return px_cli if px_cli is not None else src.pixel_size_inv_nm
 
     jobs = default_jobs() if args.jobs is None else args.jobs
-    workers = PreparePool(jobs)
-    pool = ThreadPoolExecutor(jobs) if jobs > 1 else None
-    mapper = pool.map if pool is not None else map
+    pool = IndexPool(bank, card=card if method == "network" else None, top_k=args.top_k, jobs=jobs)
+    threads = ThreadPoolExecutor(jobs) if jobs > 1 else None
+    mapper = threads.map if threads is not None else map
     batch = 64
 
-    def submit(ks):
-        return workers.submit([frames[k][0].frame(frames[k][1]) for k in ks], [px_of(frames[k][0]) for k in ks],
-                              settings)
+    def submit(ks, shared=None, keep=False):
+        return pool.submit([frames[k][0].frame(frames[k][1]) for k in ks], [px_of(frames[k][0]) for k in ks],
+                           shared=shared, keep=keep)
 
     try:
-        shared, cache, first, proposals = None, {}, {}, {}
+        shared, kept = None, {}
         cal_mode = args.calibration if total > 1 else "per-pattern"
         if cal_mode == "shared":
             sample = [int(k) for k in np.unique(np.linspace(0, total - 1, min(total, args.calibration_sample)).round())]
             with out.timer("calibration"):
                 bar = progress(total=len(sample), desc="calibrate", unit="pattern")
                 chunks = [sample[b:b + batch] for b in range(0, len(sample), batch)]
-                pending = submit(chunks[0])
+                pending = submit(chunks[0], keep=True)
                 for j, ks in enumerate(chunks):
-                    preps = pending()
+                    answers = pending()
                     if j + 1 < len(chunks):
-                        pending = submit(chunks[j + 1])  # prepared while this chunk is matched
-                    firsts, props = index_batch(preps, bank, indexer=indexer, mapper=mapper)
-                    cache.update(zip(ks, preps))
-                    first.update(zip(ks, firsts))
-                    proposals.update(zip(ks, props))
+                        pending = submit(chunks[j + 1], keep=True)  # the workers go on while this chunk is stored
+                    kept.update(zip(ks, answers))
                     bar.update(len(ks))
                 bar.close()
-                shared = shared_calibration([first[k][0] for k in sample], reference_phase=args.calibration_phase,
+                shared = shared_calibration([kept[k].first[0] for k in sample], reference_phase=args.calibration_phase,
                                             window=args.calibration_window)
             if shared.scale is None:
                 log.warning("shared calibration not possible: %s", shared.note)
+
+        def again(k):
+            # a calibration-sample pattern matched again within the shared window
+            a = kept.pop(k)
+            if shared is None:
+                return a.result, a.confidence, a.mode
+            return index_with_shared(a.prep, bank, shared, indexer=indexer, first=a.first, proposals=a.proposals)
 
         rows, n_overlays = [], 0
         bar = progress(total=total, desc="index", unit="pattern")
         with out.timer("index"):
             chunks = [list(range(b, min(total, b + batch))) for b in range(0, total, batch)]
-            needs = [[k for k in ks if k not in cache] for ks in chunks]
-            pending = submit(needs[0])
+            needs = [[k for k in ks if k not in kept] for ks in chunks]
+            pending = submit(needs[0], shared=shared)
             for j, ks in enumerate(chunks):
-                need = needs[j]
-                preps = dict(zip(need, pending()))
+                done = {k: (a.result, a.confidence, a.mode) for k, a in zip(needs[j], pending())}
                 if j + 1 < len(chunks):
-                    pending = submit(needs[j + 1])  # prepared while this chunk is matched
-                preps.update((k, cache.pop(k)) for k in ks if k in cache)
-                if need:
-                    # the free answers of the patterns not in the calibration sample, the network run once on all
-                    firsts, props = index_batch([preps[k] for k in need], bank, indexer=indexer, mapper=mapper)
-                    first.update(zip(need, firsts))
-                    proposals.update(zip(need, props))
-
-                def one(k):
-                    return index_with_shared(preps[k], bank, shared, indexer=indexer, first=first.pop(k),
-                                             proposals=proposals.pop(k))
-
-                for k, (res, conf, mode) in zip(ks, list(mapper(one, ks))):
+                    pending = submit(needs[j + 1], shared=shared)  # the workers go on while this chunk is written
+                old = [k for k in ks if k not in done]
+                done.update(zip(old, mapper(again, old)))
+                for k in ks:
+                    res, conf, mode = done[k]
                     s, i = frames[k]
                     px = px_of(s)
                     rows.append({
-                        "file": s.path.name, "frame": i, "phase": res.phase, "zone_u": res.zone[0], "zone_v": res.zone[1],
-                        "zone_w": res.zone[2],
+                        "file": s.path.name, "frame": i, "phase": res.phase, "zone_u": res.zone[0],
+                        "zone_v": res.zone[1], "zone_w": res.zone[2],
                         "inplane_deg": round(res.inplane_deg, 3) if res.phase != "none" else float("nan"),
                         "score": res.score, "reliability": res.reliability,
                         "ref_hkl": " ".join(str(v) for v in res.ref_hkl) if res.phase != "none" else "",
@@ -211,16 +206,16 @@ def run(args) -> int:
                     })
                     if n_overlays < args.max_overlays:
                         ph = next((p for p in phases if p.name == res.phase), None)
-                        fig = overlay_figure(s.frame(i), res, ph, pixel_size_inv_nm=px, title=f"{s.path.name} frame {i}",
-                                             energy_ev=settings.energy_ev)
+                        fig = overlay_figure(s.frame(i), res, ph, pixel_size_inv_nm=px,
+                                             title=f"{s.path.name} frame {i}", energy_ev=settings.energy_ev)
                         out.save_figure(f"overlay_{s.path.stem}_{i:04d}.png", fig)
                         n_overlays += 1
                     bar.update(1)
         bar.close()
     finally:
-        workers.close()
-        if pool is not None:
-            pool.shutdown()
+        pool.close()
+        if threads is not None:
+            threads.shutdown()
     out.save_csv("index.csv", rows, COLUMNS)
     out.save_figure("summary.png", summary_figure(rows))
     matched = [r for r in rows if r["phase"] != "none"]

@@ -41,7 +41,7 @@ from mltem.diffraction._preprocess import (
     radial_profile,
     remove_background,
 )
-from mltem.diffraction._parallel import PreparePool, default_jobs
+from mltem.diffraction._parallel import IndexPool, Indexed, default_jobs
 from mltem.diffraction._scattering import electron_scattering_factor
 from mltem.diffraction._session import (
     SharedCalibration,
@@ -61,5 +61,5 @@ __all__ = [
     "pixel_size_from_camera", "polar_transform", "prepare_pattern", "radial_profile", "reflections",
     "remove_background", "render_pattern", "simulate_spots", "zone_axes", "zone_rotation",
     "SharedCalibration", "index_batch", "index_prepared", "index_series", "index_with_shared", "mark_unmatched",
-    "shared_calibration", "PreparePool", "default_jobs",
+    "shared_calibration", "IndexPool", "Indexed", "default_jobs",
 ]

@@ -1,19 +1,22 @@
-"""Pattern preparation in worker processes.
+"""Indexing in worker processes.
 
-Most of the time of indexing goes into :func:`mltem.diffraction.prepare_pattern` (centre,
-background, spots, log-polar resampling). Its scipy.ndimage steps hold Python's global
-interpreter lock, so threads barely overlap them; worker processes do.
+Each worker prepares its share of a batch (:func:`mltem.diffraction.prepare_pattern`),
+runs the network on it and matches the templates, so only the images go to the workers
+and only the answers come back. The scipy.ndimage and numpy steps of the preparation
+hold Python's global interpreter lock; threads barely overlap them, processes do.
 """
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from itertools import repeat
+from dataclasses import dataclass
 
-from mltem.diffraction._index import IndexSettings, Prepared, prepare_pattern
+from mltem.diffraction._index import IndexResult, Prepared, TemplateBank, prepare_pattern
+from mltem.diffraction._session import SharedCalibration, index_batch, index_with_shared
 
-__all__ = ["PreparePool", "default_jobs"]
+__all__ = ["IndexPool", "Indexed", "default_jobs"]
 
 
 def default_jobs() -> int:
@@ -24,87 +27,152 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _prepare(image, pixel_size_inv_nm, settings, centre):
-    return prepare_pattern(image, pixel_size_inv_nm, settings, centre=centre)
+@dataclass
+class Indexed:
+    """One pattern's answer from :class:`IndexPool`.
+
+    Attributes
+    ----------
+    result : IndexResult
+    confidence : float
+        Network confidence (NaN for classical matching).
+    mode : str
+        "shared" or "per-pattern": which calibration the answer used.
+    first : (IndexResult, float)
+        The free-calibration answer and confidence.
+    prep : Prepared or None
+        The prepared pattern, when asked for (``keep=True``).
+    proposals : tuple or None
+        The network's proposals (templates, probabilities, confidence); None for
+        classical matching.
+    """
+
+    result: IndexResult
+    confidence: float
+    mode: str
+    first: tuple
+    prep: Prepared | None = None
+    proposals: tuple | None = None
 
 
-def _worker_init() -> None:
-    # one BLAS/OpenMP thread per worker: the workers themselves are the parallelism
+_STATE: dict = {}
+
+
+def _init_state(bank: TemplateBank, card, top_k: int) -> None:
+    from mltem.diffraction._network import NetworkIndexer
+
+    # one thread per worker: the workers themselves are the parallelism
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    _STATE["bank"] = bank
+    _STATE["indexer"] = None if card is None else NetworkIndexer(card, bank, top_k=top_k, threads=1)
 
 
-class PreparePool:
-    """Prepares patterns with ``jobs`` worker processes (in the calling process for 1).
+def _index_chunk(images, pixel_sizes, centres, shared, keep, state=None) -> list[Indexed]:
+    st = _STATE if state is None else state
+    bank, indexer = st["bank"], st["indexer"]
+    preps = [prepare_pattern(im, px, bank.settings, centre=c) for im, px, c in zip(images, pixel_sizes, centres)]
+    firsts, props = index_batch(preps, bank, indexer=indexer)
+    out = []
+    for prep, first, prop in zip(preps, firsts, props):
+        if shared is None:
+            res, conf, mode = first[0], first[1], "per-pattern"
+        else:
+            res, conf, mode = index_with_shared(prep, bank, shared, indexer=indexer, first=first, proposals=prop)
+        out.append(Indexed(res, conf, mode, first, prep if keep else None, prop))
+    return out
+
+
+class IndexPool:
+    """Indexes batches of patterns with ``jobs`` worker processes (in this process for 1).
 
     Use as a context manager::
 
-        with PreparePool(jobs=2) as pool:
-            preps = pool.prepare(images, pixel_sizes, settings)
+        with IndexPool(bank, card=card, jobs=2) as pool:
+            answers = pool.index(images, pixel_sizes)
 
     Parameters
     ----------
+    bank : TemplateBank
+    card : ModelCard, optional
+        The network proposing templates (each worker opens its own one-thread session);
+        None for classical matching over every template.
+    top_k : int
+        Templates the network proposes.
     jobs : int, optional
-        Worker processes; default :func:`default_jobs`. 1 prepares in this process.
+        Worker processes; default :func:`default_jobs`.
     """
 
-    def __init__(self, jobs: int | None = None):
+    def __init__(self, bank: TemplateBank, *, card=None, top_k: int = 5, jobs: int | None = None):
         jobs = default_jobs() if jobs is None else int(jobs)
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
-        self.jobs = jobs
+        self.bank, self.jobs = bank, jobs
         self._ex = None
+        self._local: dict = {}
         if jobs > 1:
             # fork starts workers in milliseconds and shares the loaded modules; spawn elsewhere
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._ex = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                                           initializer=_worker_init)
+                                           initializer=_init_state, initargs=(bank, card, top_k))
+        else:
+            from mltem.diffraction._network import NetworkIndexer
 
-    def prepare(self, images, pixel_sizes, settings: IndexSettings | None = None, *, centres=None) -> list[Prepared]:
-        """:func:`mltem.diffraction.prepare_pattern` of each image, in order.
+            self._local = {"bank": bank, "indexer": None if card is None else NetworkIndexer(card, bank, top_k=top_k)}
+
+    def index(self, images, pixel_sizes, *, centres=None, shared: SharedCalibration | None = None,
+              keep: bool = False) -> list[Indexed]:
+        """Index patterns: prepare, network proposals, template matching.
 
         Parameters
         ----------
         images : sequence of numpy.ndarray
             (y, x) counts.
         pixel_sizes : sequence of float
-            Each image's calibration, 1/nm per pixel.
-        settings : IndexSettings, optional
+            Each image's calibration from its file, 1/nm per pixel.
         centres : sequence of (float, float) or None, optional
-            Known centres (None: found from the pattern).
+            Known direct-beam centres (None: found from the pattern).
+        shared : SharedCalibration, optional
+            A series' calibration (:func:`mltem.diffraction.shared_calibration`): the
+            answers are matched again within its window (:func:`index_with_shared`).
+        keep : bool
+            Also return each prepared pattern (to match it again later).
 
         Returns
         -------
-        list of Prepared
+        list of Indexed
+            In the order of ``images``.
         """
-        return self.submit(images, pixel_sizes, settings, centres=centres)()
+        return self.submit(images, pixel_sizes, centres=centres, shared=shared, keep=keep)()
 
-    def submit(self, images, pixel_sizes, settings: IndexSettings | None = None, *, centres=None):
-        """Start preparing the images in the workers and return at once.
-
-        Parameters are those of :meth:`prepare`. Returns a function that waits for the
-        workers and returns the list of :class:`Prepared`: the caller can match one
-        batch while the workers prepare the next.
-        """
+    def submit(self, images, pixel_sizes, *, centres=None, shared: SharedCalibration | None = None,
+               keep: bool = False):
+        """Start :meth:`index` in the workers and return at once: a function that waits for
+        and returns the answers (the caller can read the next batch meanwhile)."""
         images = list(images)
         pixel_sizes = list(pixel_sizes)
         if len(pixel_sizes) != len(images):
             raise ValueError(f"{len(images)} images but {len(pixel_sizes)} pixel sizes")
         centres = [None] * len(images) if centres is None else list(centres)
-        args = (images, pixel_sizes, repeat(settings), centres)
         if self._ex is None or len(images) < 2:
-            done = list(map(_prepare, *args))
+            state = self._local or None
+            if state is None:  # a pool of workers asked for fewer than 2 patterns
+                done = list(self._ex.submit(_index_chunk, images, pixel_sizes, centres, shared, keep).result())
+            else:
+                done = _index_chunk(images, pixel_sizes, centres, shared, keep, state)
             return lambda: done
-        chunk = max(1, len(images) // (4 * self.jobs))
-        pending = self._ex.map(_prepare, *args, chunksize=chunk)
-        return lambda: list(pending)
+        # about two chunks per worker: balanced, and the network still sees batches
+        size = max(1, math.ceil(len(images) / (2 * self.jobs)))
+        futures = [self._ex.submit(_index_chunk, images[i:i + size], pixel_sizes[i:i + size], centres[i:i + size],
+                                   shared, keep) for i in range(0, len(images), size)]
+        return lambda: [a for f in futures for a in f.result()]
 
     def close(self) -> None:
         if self._ex is not None:
             self._ex.shutdown()
             self._ex = None
 
-    def __enter__(self) -> "PreparePool":
+    def __enter__(self) -> "IndexPool":
         return self
 
     def __exit__(self, *exc) -> None:
