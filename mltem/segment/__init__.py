@@ -16,6 +16,7 @@ from mltem.segment._measure import (
     find_dendrites,
     measure_frame,
     measure_movie,
+    running_median,
     sei_thickness_samples,
     skeleton_length,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "measure_frame",
     "measure_movie",
     "normalise_frames",
+    "running_median",
     "segment_frames",
     "segment_stream",
     "sei_thickness_samples",

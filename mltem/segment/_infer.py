@@ -38,10 +38,34 @@ def _geometry(m, shape, tile):
     return min(tile, need), multiple, neighbours
 
 
+def class_log_weights(m) -> np.ndarray | None:
+    """log of the cross-entropy class weights the model was trained with (its card's
+    ``extra.class_weights``), or None.
+
+    A network trained with class-weighted cross entropy learns posteriors inflated by
+    the weights (the minimiser of the weighted loss is ``p(c) ~ w_c q(c)``), so a thin
+    weighted class (the SEI, weight 2) is predicted where it is only a third likely:
+    both boundaries of the SEI move outward into the blur and the layer reads up to
+    1-2 px too thick at low dose. Subtracting ``log w_c`` from the logits before the
+    arg max undoes this (logit adjustment) and gives the most probable class (the Dice
+    term of the training loss has no such closed-form correction and is left as is).
+    """
+    w = m.card.extra.get("class_weights")
+    if w is None:
+        return None
+    w = np.asarray(w, np.float32)
+    if w.shape != (len(m.card.classes),) or not (np.isfinite(w).all() and (w > 0).all()):
+        raise MltemError(f"model '{m.card.name}': extra.class_weights must hold one positive number per class, got {w.tolist()}")
+    return np.log(w)
+
+
 def _predict(m, x, *, tile, overlap, multiple, batch_size):
     t_eff = tile
     ov = min(overlap, t_eff // 4) if max(x.shape[-2:]) > t_eff else 0
     logits = m.predict_tiled(x, tile=t_eff, overlap=ov, batch_size=batch_size, multiple=multiple, desc="segment")
+    lw = class_log_weights(m)
+    if lw is not None:
+        logits -= lw[None, :, None, None]
     return logits.argmax(1).astype(np.uint8)
 
 

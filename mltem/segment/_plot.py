@@ -67,6 +67,8 @@ def metrics_figure(rows):
 
     fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
     ax[0].plot(t, col("sei_thickness_nm"), "o-", ms=3, label="mean")
+    if rows and "sei_thickness_smoothed_nm" in rows[0]:
+        ax[0].plot(t, col("sei_thickness_smoothed_nm"), "-", lw=1, color="k", alpha=0.6, label="3-frame median")
     ax[0].fill_between(t, col("sei_thickness_p10_nm"), col("sei_thickness_p90_nm"), alpha=0.25, label="10-90 %")
     ax[0].set_ylabel("SEI thickness (nm)")
     ax[0].legend(fontsize=7)

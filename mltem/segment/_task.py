@@ -30,6 +30,8 @@ DATA_DEFAULTS = {
     "seed_offset": 0,
     "labels": None,
     "label_repeat": 20,
+    "thin_sei_fraction": 0.0,
+    "thin_sei_px": [3.0, 12.0],
 }
 
 
@@ -44,13 +46,19 @@ def synthetic_training_set(
     dose=(10.0, 400.0),
     neighbours: int = 1,
     dark_lithium_probability: float = 0.15,
+    thin_sei_fraction: float = 0.0,
+    thin_sei_px=(3.0, 12.0),
     dtype=np.float32,
 ):
     """Network inputs and exact masks from ``n_movies`` random synthetic movies.
 
     Movie ``i`` uses seed ``seed * 100003 + i``; its kind, pixel size (uniform in
     ``pixel_size_nm``) and dose (log-uniform in ``dose``) are drawn from that seed.
-    ``dark_lithium_probability`` is passed to the generator (liquid cells); ``dtype``
+    ``dark_lithium_probability`` is passed to the generator (liquid cells). A share
+    ``thin_sei_fraction`` of the movies (drawn after the other choices, so 0 gives the
+    same movies as before) gets a thin SEI: its plateau uniform in ``thin_sei_px`` (px)
+    instead of the generator's 10-50 px, so the network sees more layers of a few
+    pixels, where one pixel is more than 10 % of the thickness. ``dtype``
     of the inputs may be float16 to halve the memory of a large set (the normalised
     values lie in [-3, 3]).
 
@@ -68,8 +76,11 @@ def synthetic_training_set(
         kind = "open" if r.random() < open_fraction else "liquid"
         px = float(r.uniform(*pixel_size_nm))
         d = float(np.exp(r.uniform(np.log(dose[0]), np.log(dose[1]))))
+        sei_max_nm = None
+        if thin_sei_fraction > 0 and r.random() < thin_sei_fraction:
+            sei_max_nm = float(r.uniform(*thin_sei_px)) * px
         m = simulate_movie(frames, (size, size), kind=kind, seed=s, pixel_size_nm=px, dose=d,
-                           dark_lithium_probability=dark_lithium_probability)
+                           dark_lithium_probability=dark_lithium_probability, sei_max_nm=sei_max_nm)
         xs.append(stack_neighbours(normalise_frames(m.frames), neighbours=neighbours).astype(dtype))
         ys.append(m.masks)
     return np.concatenate(xs), np.concatenate(ys)
@@ -143,7 +154,8 @@ class SegmentTask(Task):
         x, y = synthetic_training_set(
             int(d["n_movies"]), frames=int(d["frames"]), size=int(d["size"]), seed=cfg.seed + int(d["seed_offset"]),
             open_fraction=float(d["open_fraction"]), pixel_size_nm=tuple(d["pixel_size_nm"]), dose=tuple(d["dose"]),
-            neighbours=neighbours, dark_lithium_probability=float(d["dark_lithium_probability"]), dtype=np.float16,
+            neighbours=neighbours, dark_lithium_probability=float(d["dark_lithium_probability"]),
+            thin_sei_fraction=float(d["thin_sei_fraction"]), thin_sei_px=tuple(d["thin_sei_px"]), dtype=np.float16,
         )
         if d["labels"]:
             from mltem.segment._labels import load_labelled_frames, tile_pairs
@@ -180,5 +192,6 @@ class SegmentTask(Task):
             "classes": list(self.classes),
             "dynamic_spatial": True,
             "normalisation": NORMALISATION,
-            "extra": {"neighbours": neighbours, "multiple": 2**depth},
+            # Undone at inference (mltem.segment._infer.class_log_weights).
+            "extra": {"neighbours": neighbours, "multiple": 2**depth, "class_weights": list(CLASS_WEIGHTS)},
         }
