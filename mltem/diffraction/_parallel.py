@@ -14,7 +14,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from mltem.diffraction._index import IndexResult, Prepared, TemplateBank, prepare_pattern
-from mltem.diffraction._preprocess import _cv2
 from mltem.diffraction._session import SharedCalibration, index_batch, index_with_shared
 
 __all__ = ["IndexPool", "Indexed", "default_jobs"]
@@ -65,9 +64,6 @@ def _init_state(bank: TemplateBank, card, top_k: int) -> None:
     # one thread per worker: the workers themselves are the parallelism
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    cv2 = _cv2()
-    if cv2 is not None:
-        cv2.setNumThreads(1)
     _STATE["bank"] = bank
     _STATE["indexer"] = None if card is None else NetworkIndexer(card, bank, top_k=top_k, threads=1)
 

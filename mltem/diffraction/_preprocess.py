@@ -47,11 +47,17 @@ def _check_image(image, name: str = "image") -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _cv2():
     """OpenCV if installed (it comes with albumentations), else None: its Gaussian blur and
-    bilinear remap give scipy.ndimage's values (to float32 rounding) 10x faster."""
+    bilinear remap give scipy.ndimage's values (to float32 rounding) 10x faster.
+
+    OpenCV's own thread pool is switched off (``cv2.setNumThreads(0)``): the images here
+    are small, the parallelism is one worker process per core
+    (:class:`mltem.diffraction.IndexPool`), and a forked worker would wait forever on a
+    pool whose threads stayed in the parent."""
     try:
         import cv2
     except ImportError:  # pragma: no cover - scipy fallback
         return None
+    cv2.setNumThreads(0)
     return cv2
 
 
