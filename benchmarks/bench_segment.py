@@ -183,6 +183,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer movies (a smoke run)")
     ap.add_argument("--model", default="segment-unet")
+    ap.add_argument("--json", default=str(HERE / "results" / "segment.json"),
+                    help="where to write the figures (score a candidate into another file)")
     ap.add_argument("--update-card", action="store_true",
                     help="write the held-out figures into the model card's metrics (the card is not hashed)")
     args = ap.parse_args()
@@ -223,7 +225,7 @@ def main() -> int:
         result["network"][f"all_in_range_{kind}"] = evaluate(sub, net_pred)
         result["classical"][f"all_in_range_{kind}"] = evaluate(sub, cls_pred)
     result["speed"] = speed(card, threads, 3 if args.quick else 10)
-    out = HERE / "results" / "segment.json"
+    out = Path(args.json)
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     a, c = result["network"]["all_in_range"], result["classical"]["all_in_range"]

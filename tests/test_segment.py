@@ -416,6 +416,78 @@ def test_segment_task_data_and_loss():
     assert tx.dtype == np.float16  # large training sets are held as float16
 
 
+def test_segment_loss_option_defaults_and_plain_cross_entropy():
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    from mltem.segment._task import CLASS_WEIGHTS, SegmentTask, ce_dice_loss, loss_settings
+    from mltem.training import TrainConfig
+    from mltem.training._lightning import LOSSES
+
+    data = {"n_movies": 1, "frames": 2, "size": 32}
+    rng = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 8, 8, generator=rng)
+    target = torch.randint(0, 5, (2, 8, 8), generator=rng)
+    # default (no data.loss): today's loss, key and card, unchanged
+    task = SegmentTask()
+    cfg = TrainConfig.from_dict({"task": "segment", "data": data})
+    task.make_data(cfg)
+    assert task.loss == "segment_ce_dice"
+    assert_allclose(float(LOSSES[task.loss](logits, target)), float(ce_dice_loss(logits, target)), rtol=1e-6)
+    assert task.export_info(cfg)["extra"]["class_weights"] == list(CLASS_WEIGHTS)
+    # plain cross entropy: calibrated, so the card carries no weights (no logit adjustment)
+    task = SegmentTask()
+    cfg = TrainConfig.from_dict({"task": "segment", "data": {**data, "loss": {"class_weights": None, "dice": False}}})
+    task.make_data(cfg)
+    assert task.loss == "segment_ce"
+    assert_allclose(float(LOSSES[task.loss](logits, target)), float(F.cross_entropy(logits, target)), rtol=1e-6)
+    assert "class_weights" not in task.export_info(cfg)["extra"]
+    # Dice without weights; weights without Dice
+    assert loss_settings({"class_weights": None}) == {"class_weights": None, "dice": True}
+    s = loss_settings({"class_weights": [1, 1, 4, 3, 1], "dice": False})
+    assert s == {"class_weights": (1.0, 1.0, 4.0, 3.0, 1.0), "dice": False}
+    w = torch.tensor([1.0, 1, 4, 3, 1])
+    assert_allclose(float(ce_dice_loss(logits, target, class_weights=s["class_weights"], dice=False)),
+                    float(F.cross_entropy(logits, target, weight=w)), rtol=1e-6)
+    assert float(ce_dice_loss(logits, target, class_weights=None)) > float(F.cross_entropy(logits, target))
+    for bad, match in (({"focal": 2}, "unknown data.loss key"), ({"class_weights": [1, 2]}, "needs 5 positive"),
+                       ({"class_weights": [1, 1, 0, 3, 1]}, "needs 5 positive"), ({"class_weights": "x"}, "list of numbers"),
+                       ({"dice": "yes"}, "true or false"), ([1, 2], "must be a mapping")):
+        with pytest.raises(MltemError, match=match):
+            loss_settings(bad)
+    with pytest.raises(MltemError, match="unknown data.loss key"):
+        SegmentTask().make_data(TrainConfig.from_dict({"task": "segment", "data": {**data, "loss": {"focal": 2}}}))
+
+
+def test_spine_trains_with_the_configured_loss_and_exports_no_weights(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("lightning")
+    pytest.importorskip("onnxruntime")
+    import torch.nn.functional as F
+
+    from mltem.registry import read_card
+    from mltem.training import TrainConfig, export_checkpoint, train
+    from mltem.training._lightning import LOSSES
+
+    calls = []
+
+    def spy(logits, y):
+        calls.append(1)
+        return F.cross_entropy(logits, y.long())
+
+    monkeypatch.setitem(LOSSES, "segment_ce", spy)  # _loss_key keeps an existing entry
+    cfg = TrainConfig.from_dict({
+        "task": "segment", "max_epochs": 1, "max_steps": 1, "batch_size": 4, "val_fraction": 0.25,
+        "net": {"base": 2, "depth": 2},
+        "data": {"n_movies": 1, "frames": 4, "size": 32, "loss": {"class_weights": None, "dice": False}},
+        "augment": {"crop": 32}})
+    res = train(cfg, tmp_path / "run")
+    assert len(calls) >= 2  # one training step and the validation passes
+    card = export_checkpoint(res["checkpoint"], tmp_path / "models", name="segment-test")
+    extra = read_card(tmp_path / "models" / "segment-test.json").extra
+    assert "class_weights" not in extra and extra["multiple"] == 4 and card.name == "segment-test"
+
+
 def test_class_weight_correction_picks_the_most_probable_class():
     # A net trained with cross-entropy weights w learns p(c) ~ w_c q(c). Logits that say
     # SEI 0.5, electrolyte 0.4, lithium 0.1 under weights (1, 1, 2, 3, 1) mean

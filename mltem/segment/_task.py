@@ -15,7 +15,7 @@ from mltem.segment._preprocess import NORMALISATION, normalise_frames, stack_nei
 from mltem.simulate._movie import CLASSES, simulate_movie
 from mltem.training import Task
 
-__all__ = ["CLASS_WEIGHTS", "SegmentTask", "synthetic_training_set", "ce_dice_loss"]
+__all__ = ["CLASS_WEIGHTS", "LOSS_DEFAULTS", "SegmentTask", "synthetic_training_set", "ce_dice_loss", "loss_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ DATA_DEFAULTS = {
     "label_repeat": 20,
     "thin_sei_fraction": 0.0,
     "thin_sei_px": [3.0, 12.0],
+    "loss": None,
 }
 
 
@@ -91,11 +92,19 @@ def synthetic_training_set(
 CLASS_WEIGHTS = (1.0, 1.0, 2.0, 3.0, 1.0)
 
 
-def ce_dice_loss(logits, target, *, class_weights=CLASS_WEIGHTS):
+#: The training loss (``data.loss`` of a config, since the spine's config has no loss
+#: key): class-weighted cross entropy (``class_weights``: one weight per class, or None
+#: for plain cross entropy) plus, with ``dice``, (1 - mean soft Dice). The defaults are
+#: the loss every shipped stage up to 4 was trained with.
+LOSS_DEFAULTS = {"class_weights": list(CLASS_WEIGHTS), "dice": True}
+
+
+def ce_dice_loss(logits, target, *, class_weights=CLASS_WEIGHTS, dice: bool = True):
     """Class-weighted cross entropy plus (1 - mean soft Dice over the classes present).
 
     The weights (:data:`CLASS_WEIGHTS`) and the Dice term keep thin classes (SEI,
-    dendrites) from drowning in the background.
+    dendrites) from drowning in the background. ``class_weights=None, dice=False`` is
+    plain cross entropy, whose minimiser is the calibrated posterior.
     """
     import torch
     import torch.nn.functional as F
@@ -103,13 +112,71 @@ def ce_dice_loss(logits, target, *, class_weights=CLASS_WEIGHTS):
     y = target.long()
     wt = None if class_weights is None else torch.as_tensor(class_weights, dtype=logits.dtype, device=logits.device)
     ce = F.cross_entropy(logits, y, weight=wt)
+    if not dice:
+        return ce
     p = logits.softmax(1)
     oh = F.one_hot(y, p.shape[1]).permute(0, 3, 1, 2).to(p.dtype)
     inter = (p * oh).sum((0, 2, 3))
     denom = p.sum((0, 2, 3)) + oh.sum((0, 2, 3))
     present = oh.sum((0, 2, 3)) > 0
-    dice = (2 * inter + 1.0) / (denom + 1.0)
-    return ce + (1 - dice[present].mean())
+    dice_c = (2 * inter + 1.0) / (denom + 1.0)
+    return ce + (1 - dice_c[present].mean())
+
+
+def loss_settings(loss, *, n_classes: int = len(CLASS_WEIGHTS)) -> dict:
+    """Validated loss options: ``loss`` (a config's ``data.loss``: None or a mapping with
+    ``class_weights`` and/or ``dice``) merged over :data:`LOSS_DEFAULTS`.
+
+    Returns
+    -------
+    dict
+        ``class_weights`` (tuple of ``n_classes`` positive floats, or None) and ``dice`` (bool).
+
+    Raises
+    ------
+    MltemError
+        Unknown keys, weights that are not ``n_classes`` positive finite numbers, or a
+        ``dice`` that is not true/false.
+    """
+    from mltem._errors import MltemError
+
+    if loss is None:
+        loss = {}
+    if not isinstance(loss, dict):
+        raise MltemError(f"segment: data.loss must be a mapping (class_weights, dice), got {loss!r}")
+    unknown = sorted(set(loss) - set(LOSS_DEFAULTS))
+    if unknown:
+        raise MltemError(f"segment: unknown data.loss key(s) {', '.join(map(str, unknown))}; known: {', '.join(LOSS_DEFAULTS)}")
+    d = {**LOSS_DEFAULTS, **loss}
+    w = d["class_weights"]
+    if w is not None:
+        try:
+            w = tuple(float(v) for v in w)
+        except (TypeError, ValueError):
+            raise MltemError(f"segment: data.loss.class_weights must be a list of numbers or null, got {w!r}") from None
+        if len(w) != n_classes or not all(np.isfinite(v) and v > 0 for v in w):
+            raise MltemError(f"segment: data.loss.class_weights needs {n_classes} positive numbers, got {list(w)}")
+    if not isinstance(d["dice"], bool):
+        raise MltemError(f"segment: data.loss.dice must be true or false, got {d['dice']!r}")
+    return {"class_weights": w, "dice": d["dice"]}
+
+
+def _loss_key(settings: dict) -> str:
+    """Register the loss of ``settings`` in the spine's loss registry; return its key.
+
+    The default settings keep the historical key ``segment_ce_dice``.
+    """
+    import functools
+
+    from mltem.training._lightning import LOSSES
+
+    w, dice = settings["class_weights"], settings["dice"]
+    if w == tuple(CLASS_WEIGHTS) and dice:
+        key = "segment_ce_dice"
+    else:
+        key = ("segment_ce_dice" if dice else "segment_ce") + ("" if w is None else "_w" + "-".join(f"{v:g}" for v in w))
+    LOSSES.setdefault(key, functools.partial(ce_dice_loss, class_weights=w, dice=dice))
+    return key
 
 
 class _BrightnessContrast:
@@ -143,6 +210,7 @@ class SegmentTask(Task):
         from mltem._errors import MltemError
 
         d = {**DATA_DEFAULTS, **(cfg.data or {})}
+        d["loss"] = loss_settings(d["loss"], n_classes=int(cfg.net.get("out_channels", len(CLASS_WEIGHTS))))
         unknown = sorted(set(d) - set(DATA_DEFAULTS) - {"movie"})
         if unknown:
             raise MltemError(f"segment: unknown data key(s) {', '.join(unknown)}; known: {', '.join(sorted(DATA_DEFAULTS))}, movie")
@@ -150,6 +218,8 @@ class SegmentTask(Task):
 
     def make_data(self, cfg):
         d = self._data(cfg)
+        # The spine builds the Lightning module from ``self.loss`` after make_data.
+        self.loss = _loss_key(d["loss"])
         neighbours = (int(cfg.net.get("in_channels", 3)) - 1) // 2
         x, y = synthetic_training_set(
             int(d["n_movies"]), frames=int(d["frames"]), size=int(d["size"]), seed=cfg.seed + int(d["seed_offset"]),
@@ -188,10 +258,13 @@ class SegmentTask(Task):
     def export_info(self, cfg) -> dict:
         neighbours = (int(cfg.net.get("in_channels", 3)) - 1) // 2
         depth = int(cfg.net.get("depth", self.default_net["depth"]))
+        weights = self._data(cfg)["loss"]["class_weights"]
+        extra = {"neighbours": neighbours, "multiple": 2**depth}
+        if weights is not None:  # undone at inference (mltem.segment._infer.class_log_weights)
+            extra["class_weights"] = list(weights)
         return {
             "classes": list(self.classes),
             "dynamic_spatial": True,
             "normalisation": NORMALISATION,
-            # Undone at inference (mltem.segment._infer.class_log_weights).
-            "extra": {"neighbours": neighbours, "multiple": 2**depth, "class_weights": list(CLASS_WEIGHTS)},
+            "extra": extra,
         }
