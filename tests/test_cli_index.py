@@ -44,6 +44,17 @@ def test_index_example_stack(tmp_path):
     assert [r["calibration_mode"] for r in rows] == ["shared"] * 5
     for r in rows:
         assert float(r["pixel_size_inv_nm"]) == pytest.approx(0.065, rel=0.006)
+    # a calibration sample of 3: the other 2 patterns are matched in the shared window by the
+    # worker processes themselves; the same answers
+    out3 = tmp_path / "idx3"
+    args3 = [str(out3) if a == str(out) else a for a in args]
+    assert main(args3 + ["--calibration-sample", "3", "--jobs", "2", "--max-overlays", "0"]) == 0
+    rows3 = list(csv.DictReader(open(out3 / "index.csv")))
+    assert [r["calibration_mode"] for r in rows3] == ["shared"] * 5
+    for r, r3 in zip(rows, rows3):
+        assert (r3["phase"], r3["zone_u"], r3["zone_v"], r3["zone_w"]) == (r["phase"], r["zone_u"], r["zone_v"], r["zone_w"])
+        assert float(r3["inplane_deg"]) == pytest.approx(float(r["inplane_deg"]), abs=0.05)
+    assert json.loads((out3 / "summary.json").read_text())["results"]["calibration"]["n_used"] == 3
 
 
 def test_index_per_pattern_calibration_and_options(tmp_path, capsys):
@@ -56,7 +67,7 @@ def test_index_per_pattern_calibration_and_options(tmp_path, capsys):
     assert [r["phase"] for r in rows] == [t[0] for t in TRUTH]
     cal = json.loads((out / "summary.json").read_text())["results"]["calibration"]
     assert cal["mode"] == "per-pattern" and "scale" not in cal
-    # threads do not change the answers
+    # worker processes do not change the answers
     outj = tmp_path / "ppj"
     assert main(base + ["--out", str(outj), "--calibration", "per-pattern", "--method", "classical", "--jobs", "2"]) == 0
     assert (outj / "index.csv").read_text() == (out / "index.csv").read_text()

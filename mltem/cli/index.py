@@ -57,8 +57,8 @@ def add_arguments(p) -> None:
                    help="a known standard in the series (one of the --phase names): only patterns indexed as it "
                         "set the shared calibration")
     p.add_argument("--jobs", type=int, default=None,
-                   help="worker processes preparing patterns and threads matching them (default: the CPU cores "
-                        "available; answers do not depend on it)")
+                   help="worker processes, each preparing, proposing and matching its share of the patterns "
+                        "(default: the CPU cores available; answers do not depend on it)")
     p.add_argument("--calibration-sample", type=int, default=500,
                    help="patterns (evenly spaced) indexed in the first pass of the shared calibration (default 500)")
 
