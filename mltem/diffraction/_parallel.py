@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -111,8 +112,9 @@ class IndexPool:
         self._ex = None
         self._local: dict = {}
         if jobs > 1:
-            # fork starts workers in milliseconds and shares the loaded modules; spawn elsewhere
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            # fork starts workers in milliseconds and shares the loaded modules (Linux); spawn
+            # elsewhere (fork is unsafe with macOS system libraries, absent on Windows)
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
             self._ex = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
                                            initializer=_init_state, initargs=(bank, card, top_k))
         else:
