@@ -122,16 +122,10 @@ def run_network(indexer, data, idx=None, *, batch=64, threads=1, true_centre=Fal
     res, conf, props = [], [], []
     t0, c0 = time.perf_counter(), _cpu_with_children()
     batches = [idx[b:b + batch] for b in range(0, len(idx), batch)]
+    read = (([data.images[i] for i in ii], [data.pixel_size_inv_nm[i] for i in ii],
+             [data.centre_yx[i] for i in ii] if true_centre else None) for ii in batches)
     with IndexPool(indexer.bank, card=indexer.card, top_k=indexer.top_k, jobs=threads) as pool:
-        def submit(ii):
-            return pool.submit([data.images[i] for i in ii], [data.pixel_size_inv_nm[i] for i in ii],
-                               centres=[data.centre_yx[i] for i in ii] if true_centre else None)
-
-        pending = submit(batches[0]) if batches else None
-        for k in range(len(batches)):
-            answers = pending()
-            if k + 1 < len(batches):
-                pending = submit(batches[k + 1])  # the workers start the next batch at once
+        for answers in pool.index_batches(read):
             for a in answers:
                 res.append(a.result)
                 conf.append(a.confidence)

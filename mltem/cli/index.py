@@ -146,9 +146,9 @@ def run(args) -> int:
     mapper = threads.map if threads is not None else map
     batch = 64
 
-    def submit(ks, shared=None, keep=False):
-        return pool.submit([frames[k][0].frame(frames[k][1]) for k in ks], [px_of(frames[k][0]) for k in ks],
-                           shared=shared, keep=keep)
+    def read(chunks):
+        for ks in chunks:
+            yield [frames[k][0].frame(frames[k][1]) for k in ks], [px_of(frames[k][0]) for k in ks]
 
     try:
         shared, kept = None, {}
@@ -158,11 +158,7 @@ def run(args) -> int:
             with out.timer("calibration"):
                 bar = progress(total=len(sample), desc="calibrate", unit="pattern")
                 chunks = [sample[b:b + batch] for b in range(0, len(sample), batch)]
-                pending = submit(chunks[0], keep=True)
-                for j, ks in enumerate(chunks):
-                    answers = pending()
-                    if j + 1 < len(chunks):
-                        pending = submit(chunks[j + 1], keep=True)  # the workers go on while this chunk is stored
+                for ks, answers in zip(chunks, pool.index_batches(read(chunks), keep=True)):
                     kept.update(zip(ks, answers))
                     bar.update(len(ks))
                 bar.close()
@@ -183,11 +179,8 @@ def run(args) -> int:
         with out.timer("index"):
             chunks = [list(range(b, min(total, b + batch))) for b in range(0, total, batch)]
             needs = [[k for k in ks if k not in kept] for ks in chunks]
-            pending = submit(needs[0], shared=shared)
-            for j, ks in enumerate(chunks):
-                done = {k: (a.result, a.confidence, a.mode) for k, a in zip(needs[j], pending())}
-                if j + 1 < len(chunks):
-                    pending = submit(needs[j + 1], shared=shared)  # the workers go on while this chunk is written
+            for ks, need, answers in zip(chunks, needs, pool.index_batches(read(needs), shared=shared)):
+                done = {k: (a.result, a.confidence, a.mode) for k, a in zip(need, answers)}
                 old = [k for k in ks if k not in done]
                 done.update(zip(old, mapper(again, old)))
                 for k in ks:

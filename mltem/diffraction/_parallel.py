@@ -169,6 +169,31 @@ class IndexPool:
                                    shared, keep) for i in range(0, len(images), size)]
         return lambda: [a for f in futures for a in f.result()]
 
+    def index_batches(self, batches, *, shared: SharedCalibration | None = None, keep: bool = False):
+        """Index a stream of batches, the workers starting on the next batch before the
+        answers of the current one are handed back.
+
+        Parameters
+        ----------
+        batches : iterable of (images, pixel_sizes) or (images, pixel_sizes, centres)
+            As the arguments of :meth:`index`; read lazily, one batch ahead.
+        shared, keep
+            As :meth:`index`, for every batch.
+
+        Yields
+        ------
+        list of Indexed
+            Each batch's answers, in order.
+        """
+        pending = None
+        for b in batches:
+            following = self.submit(b[0], b[1], centres=b[2] if len(b) > 2 else None, shared=shared, keep=keep)
+            if pending is not None:
+                yield pending()
+            pending = following
+        if pending is not None:
+            yield pending()
+
     def close(self) -> None:
         if self._ex is not None:
             self._ex.shutdown()
