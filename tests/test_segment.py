@@ -431,16 +431,16 @@ def test_segment_loss_option_defaults_and_plain_cross_entropy():
     # default (no data.loss): today's loss, key and card, unchanged
     task = SegmentTask()
     cfg = TrainConfig.from_dict({"task": "segment", "data": data})
-    task.make_data(cfg)
-    assert task.loss == "segment_ce_dice"
-    assert_allclose(float(LOSSES[task.loss](logits, target)), float(ce_dice_loss(logits, target)), rtol=1e-6)
+    key = task.loss_for(cfg)
+    assert key == "segment_ce_dice" == task.loss
+    assert_allclose(float(LOSSES[key](logits, target)), float(ce_dice_loss(logits, target)), rtol=1e-6)
     assert task.export_info(cfg)["extra"]["class_weights"] == list(CLASS_WEIGHTS)
     # plain cross entropy: calibrated, so the card carries no weights (no logit adjustment)
     task = SegmentTask()
     cfg = TrainConfig.from_dict({"task": "segment", "data": {**data, "loss": {"class_weights": None, "dice": False}}})
-    task.make_data(cfg)
-    assert task.loss == "segment_ce"
-    assert_allclose(float(LOSSES[task.loss](logits, target)), float(F.cross_entropy(logits, target)), rtol=1e-6)
+    key = task.loss_for(cfg)
+    assert key == "segment_ce"
+    assert_allclose(float(LOSSES[key](logits, target)), float(F.cross_entropy(logits, target)), rtol=1e-6)
     assert "class_weights" not in task.export_info(cfg)["extra"]
     # Dice without weights; weights without Dice
     assert loss_settings({"class_weights": None}) == {"class_weights": None, "dice": True}

@@ -216,10 +216,11 @@ class SegmentTask(Task):
             raise MltemError(f"segment: unknown data key(s) {', '.join(unknown)}; known: {', '.join(sorted(DATA_DEFAULTS))}, movie")
         return d
 
+    def loss_for(self, cfg) -> str:
+        return _loss_key(self._data(cfg)["loss"])
+
     def make_data(self, cfg):
         d = self._data(cfg)
-        # The spine builds the Lightning module from ``self.loss`` after make_data.
-        self.loss = _loss_key(d["loss"])
         neighbours = (int(cfg.net.get("in_channels", 3)) - 1) // 2
         x, y = synthetic_training_set(
             int(d["n_movies"]), frames=int(d["frames"]), size=int(d["size"]), seed=cfg.seed + int(d["seed_offset"]),

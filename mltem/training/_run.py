@@ -69,7 +69,7 @@ def train(cfg: TrainConfig, out_dir, *, progress_bar: bool = False) -> dict:
         transform=task.transform(cfg), num_workers=cfg.num_workers,
     )
     net = _net_config(cfg, task)
-    module = TaskModule(net=net, loss=task.loss, lr=cfg.lr, weight_decay=cfg.weight_decay, max_epochs=cfg.max_epochs)
+    module = TaskModule(net=net, loss=task.loss_for(cfg), lr=cfg.lr, weight_decay=cfg.weight_decay, max_epochs=cfg.max_epochs)
     if cfg.init_from:
         _init_weights(module.net, cfg.init_from, net)
     trainer = L.Trainer(

@@ -33,6 +33,11 @@ class Task:
         """Training-time augmentation (an albumentations ``Compose``) or None."""
         return None
 
+    def loss_for(self, cfg) -> str:
+        """Key of the training loss in the spine's loss registry for this config (default
+        :attr:`loss`; a task whose config chooses its loss overrides this)."""
+        return self.loss
+
     def export_info(self, cfg) -> dict:
         """Keyword arguments for :func:`mltem.export.export_onnx` (normalisation, classes, extra)."""
         return {"classes": list(self.classes)}
