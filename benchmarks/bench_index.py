@@ -124,7 +124,7 @@ def run_network(indexer, data, idx=None, *, batch=64, threads=1, true_centre=Fal
     batches = [idx[b:b + batch] for b in range(0, len(idx), batch)]
     read = (([data.images[i] for i in ii], [data.pixel_size_inv_nm[i] for i in ii],
              [data.centre_yx[i] for i in ii] if true_centre else None) for ii in batches)
-    with IndexPool(indexer.bank, card=indexer.card, top_k=indexer.top_k, jobs=threads) as pool:
+    with IndexPool(indexer.bank, indexer=indexer, jobs=threads) as pool:
         for answers in pool.index_batches(read):
             for a in answers:
                 res.append(a.result)

@@ -141,7 +141,7 @@ def run(args) -> int:
         return px_cli if px_cli is not None else src.pixel_size_inv_nm
 
     jobs = default_jobs() if args.jobs is None else args.jobs
-    pool = IndexPool(bank, card=card if method == "network" else None, top_k=args.top_k, jobs=jobs)
+    pool = IndexPool(bank, indexer=indexer, jobs=jobs)
     threads = ThreadPoolExecutor(jobs) if jobs > 1 else None
     mapper = threads.map if threads is not None else map
     batch = 64

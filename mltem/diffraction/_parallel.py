@@ -74,14 +74,9 @@ def _index_chunk(images, pixel_sizes, centres, shared, keep, state=None) -> list
     bank, indexer = st["bank"], st["indexer"]
     preps = [prepare_pattern(im, px, bank.settings, centre=c) for im, px, c in zip(images, pixel_sizes, centres)]
     firsts, props = index_batch(preps, bank, indexer=indexer)
-    out = []
-    for prep, first, prop in zip(preps, firsts, props):
-        if shared is None:
-            res, conf, mode = first[0], first[1], "per-pattern"
-        else:
-            res, conf, mode = index_with_shared(prep, bank, shared, indexer=indexer, first=first, proposals=prop)
-        out.append(Indexed(res, conf, mode, first, prep if keep else None, prop))
-    return out
+    return [Indexed(*index_with_shared(prep, bank, shared, indexer=indexer, first=first, proposals=prop), first,
+                    prep if keep else None, prop)
+            for prep, first, prop in zip(preps, firsts, props)]
 
 
 class IndexPool:
@@ -89,38 +84,34 @@ class IndexPool:
 
     Use as a context manager::
 
-        with IndexPool(bank, card=card, jobs=2) as pool:
+        with IndexPool(bank, indexer=indexer, jobs=2) as pool:
             answers = pool.index(images, pixel_sizes)
 
     Parameters
     ----------
     bank : TemplateBank
-    card : ModelCard, optional
-        The network proposing templates (each worker opens its own one-thread session);
-        None for classical matching over every template.
-    top_k : int
-        Templates the network proposes.
+    indexer : NetworkIndexer, optional
+        The network proposing templates (used as is with one job; each worker opens its
+        own one-thread session of its model); None for classical matching over every
+        template.
     jobs : int, optional
         Worker processes; default :func:`default_jobs`.
     """
 
-    def __init__(self, bank: TemplateBank, *, card=None, top_k: int = 5, jobs: int | None = None):
+    def __init__(self, bank: TemplateBank, *, indexer=None, jobs: int | None = None):
         jobs = default_jobs() if jobs is None else int(jobs)
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
         self.bank, self.jobs = bank, jobs
+        self._local = {"bank": bank, "indexer": indexer}
         self._ex = None
-        self._local: dict = {}
         if jobs > 1:
             # fork starts workers in milliseconds and shares the loaded modules (Linux); spawn
             # elsewhere (fork is unsafe with macOS system libraries, absent on Windows)
             method = "fork" if sys.platform.startswith("linux") else "spawn"
+            card, top_k = (None, 0) if indexer is None else (indexer.card, indexer.top_k)
             self._ex = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
                                            initializer=_init_state, initargs=(bank, card, top_k))
-        else:
-            from mltem.diffraction._network import NetworkIndexer
-
-            self._local = {"bank": bank, "indexer": None if card is None else NetworkIndexer(card, bank, top_k=top_k)}
 
     def index(self, images, pixel_sizes, *, centres=None, shared: SharedCalibration | None = None,
               keep: bool = False) -> list[Indexed]:
@@ -156,12 +147,8 @@ class IndexPool:
         if len(pixel_sizes) != len(images):
             raise ValueError(f"{len(images)} images but {len(pixel_sizes)} pixel sizes")
         centres = [None] * len(images) if centres is None else list(centres)
-        if self._ex is None or len(images) < 2:
-            state = self._local or None
-            if state is None:  # a pool of workers asked for fewer than 2 patterns
-                done = list(self._ex.submit(_index_chunk, images, pixel_sizes, centres, shared, keep).result())
-            else:
-                done = _index_chunk(images, pixel_sizes, centres, shared, keep, state)
+        if self._ex is None:
+            done = _index_chunk(images, pixel_sizes, centres, shared, keep, self._local)
             return lambda: done
         # about two chunks per worker: balanced, and the network still sees batches
         size = max(1, math.ceil(len(images) / (2 * self.jobs)))

@@ -542,24 +542,18 @@ def _spots_in_smoothed(smoothed, image, *, mask=None, threshold: float = 6.0, mi
 def _local_maxima(sm: np.ndarray, threshold: float, *, min_distance: int, border: int, max_peaks: int) -> np.ndarray:
     """(n, 2) (y, x) pixels that are the maximum of their (2 min_distance + 1)^2 window
     (edge-padded) and above ``threshold``, ``border`` px away from the edges, brightest
-    first. The peaks of ``skimage.feature.peak_local_max`` for real-valued images, with
-    the window tested only at the pixels above the threshold."""
+    first. The peaks of ``skimage.feature.peak_local_max`` for real-valued images."""
     k = 2 * min_distance + 1
     cand = sm > threshold
     cand[:border] = cand[-border:] = False
     cand[:, :border] = cand[:, -border:] = False
     cv2 = _cv2()
     if cv2 is not None and sm.dtype == np.float32:
-        # grey dilation = maximum filter (edge replicated, as mode="nearest")
-        cand &= sm >= cv2.dilate(sm, np.ones((k, k), np.uint8), borderType=cv2.BORDER_REPLICATE)
-        cy, cx = np.nonzero(cand)
+        # grey dilation = maximum filter (edge replicated, as mode="nearest"), 10x faster
+        top = cv2.dilate(sm, np.ones((k, k), np.uint8), borderType=cv2.BORDER_REPLICATE)
     else:
-        if cand.mean() > 0.1:
-            cand &= sm == ndimage.maximum_filter(sm, size=k, mode="nearest")
-        cy, cx = np.nonzero(cand)
-        windows = np.lib.stride_tricks.sliding_window_view(np.pad(sm, min_distance, mode="edge"), (k, k))
-        top = windows[cy, cx].max(axis=(1, 2)) <= sm[cy, cx]
-        cy, cx = cy[top], cx[top]
+        top = ndimage.maximum_filter(sm, size=k, mode="nearest")
+    cy, cx = np.nonzero(cand & (sm >= top))
     order = np.argsort(-sm[cy, cx], kind="stable")[:max_peaks]
     return np.stack([cy[order], cx[order]], 1)
 

@@ -138,13 +138,14 @@ def sei_thickness_samples(mask: np.ndarray, *, pixel_size_nm: float = 1.0) -> np
     reach = 1.5 * float(ndi.distance_transform_edt(~electrode)[sei].max()) + 3.0
     r = np.arange(-_RAY_INNER_PX, reach + _RAY_STEP_PX, _RAY_STEP_PX, dtype=np.float32)
     out = np.zeros(0)
+    electrode_f, sei_f = electrode.astype(np.float32), sei.astype(np.float32)
     for i in range(0, len(py), 2048):  # bounded memory on large frames
         sl = slice(i, i + 2048)
         Y = py[sl, None] + r[None, :] * ny[sl, None]
         X = px[sl, None] + r[None, :] * nx[sl, None]
         coords = [Y.ravel(), X.ravel()]
-        pe = ndi.map_coordinates(electrode.astype(np.float32), coords, order=1, mode="nearest").reshape(Y.shape)
-        pes = pe + ndi.map_coordinates(sei.astype(np.float32), coords, order=1, mode="nearest").reshape(Y.shape)
+        pe = ndi.map_coordinates(electrode_f, coords, order=1, mode="nearest").reshape(Y.shape)
+        pes = pe + ndi.map_coordinates(sei_f, coords, order=1, mode="nearest").reshape(Y.shape)
         j_in = _first_below(pe, np.zeros(len(Y), np.int64))
         j_out = _first_below(pes, np.maximum(j_in, 0))
         valid = (j_in > 0) & (j_out > 0)

@@ -201,11 +201,6 @@ class SegmentTask(Task):
     default_net = {"name": "unet", "in_channels": 3, "out_channels": 5, "base": 5, "depth": 4}
     classes = CLASSES
 
-    def __init__(self):
-        from mltem.training._lightning import LOSSES
-
-        LOSSES.setdefault(self.loss, ce_dice_loss)  # the loss registry is a plain dict
-
     def _data(self, cfg) -> dict:
         from mltem._errors import MltemError
 
