@@ -531,6 +531,26 @@ def test_training_set_with_thin_sei():
     assert np.count_nonzero(yt == 2) < 0.5 * np.count_nonzero(y0 == 2)
 
 
+def test_training_set_with_faint_electrode_edges():
+    # faint_edge_fraction = 0 gives the movies of before; 1 gives every liquid cell an
+    # electrode edge whose excess mass-thickness is 0.6-1.5 x the SEI's (open cells unchanged).
+    from mltem.segment._task import faint_edge_contrast, synthetic_training_set
+
+    kw = {"frames": 1, "size": 48, "seed": 4, "open_fraction": 0.0}
+    x0, y0 = synthetic_training_set(2, **kw)
+    xa, ya = synthetic_training_set(2, faint_edge_fraction=0.0, **kw)
+    assert np.array_equal(x0, xa) and np.array_equal(y0, ya)
+    xf, yf = synthetic_training_set(2, faint_edge_fraction=1.0, **kw)
+    assert np.array_equal(y0, yf) and not np.array_equal(x0, xf)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        c = faint_edge_contrast(rng, (0.6, 1.5))
+        ratio = 0.35 * c["electrode"] / (c["electrolyte"] * c["sei"])
+        assert 0.2 <= c["sei"] <= 0.6 and 1.0 <= c["electrode"] <= 1.6
+        assert 0.6 - 1e-9 <= ratio or c["sei"] == 0.6  # clipped to the generator's range only at the top
+        assert ratio <= 1.5 + 1e-9 or c["sei"] == 0.2 or c["sei"] == 0.6
+
+
 def test_segment_augmentation_keeps_the_normalised_range():
     # albumentations' RandomBrightnessContrast clips float images to [0, 1]; ours must
     # keep values below 0 (everything darker than the median) and above 1.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 from numpy.testing import assert_allclose
 
 from mltem.simulate import MOVIE_CLASSES, sei_time_law, simulate_movie
@@ -121,6 +122,23 @@ def test_dark_lithium_probability_sets_the_lithium_contrast():
     a = simulate_movie(2, (32, 32), seed=4)
     b = simulate_movie(2, (32, 32), seed=4, dark_lithium_probability=0.15)
     assert np.array_equal(a.frames, b.frames)
+
+
+def test_contrast_overrides_change_only_the_contrast():
+    a = simulate_movie(3, (64, 64), seed=5, noise=False, electrode_fraction=0.6)
+    b = simulate_movie(3, (64, 64), seed=5, noise=False, electrode_fraction=0.6, contrast={"electrode": 0.5, "sei": 0.6})
+    assert np.array_equal(a.masks, b.masks) and np.array_equal(a.sei_thickness_nm, b.sei_thickness_nm)
+    assert b.params["contrast"]["electrode"] == 0.5 and b.params["contrast"]["sei"] == 0.6
+    assert b.params["contrast"]["electrolyte"] == a.params["contrast"]["electrolyte"]
+    # electrode pixels away from the edge ramp are lighter with a thinner electrode
+    deep = ndi.binary_erosion(a.masks[0] == 1, iterations=12)  # beyond the edge ramp (3-15 px)
+    assert deep.any() and b.frames[0][deep].mean() > a.frames[0][deep].mean()
+    c = simulate_movie(1, (32, 32), seed=5, noise=False, contrast={"electrolyte": 0.2})
+    assert_allclose(c.params["contrast"]["bg_transmission"], np.exp(-0.2))
+    with pytest.raises(ValueError, match="unknown contrast key"):
+        simulate_movie(1, (32, 32), seed=5, contrast={"wire": 1.0})
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        simulate_movie(1, (32, 32), seed=5, contrast={"sei": -1.0})
 
 
 def test_dissolving_lithium_stays_at_least_a_pixel_wide():

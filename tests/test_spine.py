@@ -183,6 +183,39 @@ def test_fine_tuning_starts_from_a_checkpoint(trained, tmp_path):
         train(other, tmp_path / "bad")
 
 
+def test_fine_tuning_starts_from_a_shipped_onnx_model(trained, tmp_path):
+    """Shipped models are ONNX files with the batch norms folded into the convolutions:
+    loading them back gives the same function in eval mode, and a run with lr = 0 keeps
+    the folded convolution weights exactly."""
+    import onnx
+    from onnx import numpy_helper
+
+    from mltem.nets import create_net
+    from mltem.training._run import build_from_checkpoint, weights_from_onnx
+
+    _, cfg, res = trained
+    card = export_checkpoint(res["checkpoint"], tmp_path / "models")
+    x = disks(16, 32, seed=11)[0]
+    ckpt = load_checkpoint(res["checkpoint"])
+    ref_net = build_from_checkpoint(ckpt)
+    net = create_net(**ckpt["net"])
+    weights_from_onnx(net, card.path, x)
+    net.eval()
+    with torch.no_grad():
+        xt = torch.from_numpy(np.ascontiguousarray(x))
+        assert_allclose(net(xt).numpy(), ref_net(xt).numpy(), atol=1e-4)
+    folded = [numpy_helper.to_array(t) for t in onnx.load(str(card.path)).graph.initializer]
+    ft = TrainConfig.from_dict({**cfg.to_dict(), "lr": 0.0, "weight_decay": 0.0, "max_epochs": 1, "init_from": str(card.path)})
+    out = train(ft, tmp_path / "ft")
+    sd = load_checkpoint(out["checkpoint"])["state_dict"]
+    convs = [v.numpy() for k, v in sd.items() if k.endswith("weight") and v.ndim == 4]
+    assert len(convs) == sum(w.ndim == 4 for w in folded)
+    assert all(any(w.shape == c.shape and np.array_equal(w, c) for w in folded) for c in convs)
+    other = TrainConfig.from_dict({**ft.to_dict(), "net": {"base": 8}})
+    with pytest.raises(MltemError, match="cannot fine-tune from it: its network"):
+        train(other, tmp_path / "bad")
+
+
 def test_per_sample_labels_train_with_cross_entropy(tmp_path):
     from _toy_task import PeakTask
 

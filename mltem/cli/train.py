@@ -10,7 +10,8 @@ def add_arguments(p) -> None:
     add_output_arguments(p)
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--max-epochs", type=int, help="override the config's max_epochs")
-    p.add_argument("--init-from", metavar="CKPT", help="fine-tune: start from the weights of this model.ckpt")
+    p.add_argument("--init-from", metavar="CKPT_OR_MODEL",
+                   help="fine-tune: start from the weights of this model.ckpt or shipped ONNX model (name, card or .onnx)")
     p.add_argument("--element", metavar="EL", help="valence task: the element (sets data.element)")
     p.add_argument("--references", metavar="DIR",
                    help="valence task: folder of reference spectra with references.csv (file, valence)")

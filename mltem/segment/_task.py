@@ -32,6 +32,8 @@ DATA_DEFAULTS = {
     "label_repeat": 20,
     "thin_sei_fraction": 0.0,
     "thin_sei_px": [3.0, 12.0],
+    "faint_edge_fraction": 0.0,
+    "faint_edge_ratio": [0.6, 1.5],
     "loss": None,
 }
 
@@ -49,6 +51,8 @@ def synthetic_training_set(
     dark_lithium_probability: float = 0.15,
     thin_sei_fraction: float = 0.0,
     thin_sei_px=(3.0, 12.0),
+    faint_edge_fraction: float = 0.0,
+    faint_edge_ratio=(0.6, 1.5),
     dtype=np.float32,
 ):
     """Network inputs and exact masks from ``n_movies`` random synthetic movies.
@@ -59,7 +63,14 @@ def synthetic_training_set(
     ``thin_sei_fraction`` of the movies (drawn after the other choices, so 0 gives the
     same movies as before) gets a thin SEI: its plateau uniform in ``thin_sei_px`` (px)
     instead of the generator's 10-50 px, so the network sees more layers of a few
-    pixels, where one pixel is more than 10 % of the thickness. ``dtype``
+    pixels, where one pixel is more than 10 % of the thickness. A share
+    ``faint_edge_fraction`` of the liquid cells (drawn last, so 0 again changes nothing)
+    gets a faint electrode edge: the excess mass-thickness of the electrode at its edge
+    (0.35 of its full value) is ``faint_edge_ratio`` (uniform) times the SEI's, so the
+    electrode/SEI boundary is a weak step or even a bright line (the edge lighter than
+    the SEI) before the electrode darkens inwards. The generator's own prior gives such
+    edges (ratio < 1.5) to about 18 % of the liquid cells and ratio < 1 to 4 %, where the
+    network placed the inner SEI surface inside the electrode. ``dtype``
     of the inputs may be float16 to halve the memory of a large set (the normalised
     values lie in [-3, 3]).
 
@@ -80,11 +91,29 @@ def synthetic_training_set(
         sei_max_nm = None
         if thin_sei_fraction > 0 and r.random() < thin_sei_fraction:
             sei_max_nm = float(r.uniform(*thin_sei_px)) * px
+        contrast = None
+        if faint_edge_fraction > 0 and kind == "liquid" and r.random() < faint_edge_fraction:
+            contrast = faint_edge_contrast(r, faint_edge_ratio)
         m = simulate_movie(frames, (size, size), kind=kind, seed=s, pixel_size_nm=px, dose=d,
-                           dark_lithium_probability=dark_lithium_probability, sei_max_nm=sei_max_nm)
+                           dark_lithium_probability=dark_lithium_probability, sei_max_nm=sei_max_nm, contrast=contrast)
         xs.append(stack_neighbours(normalise_frames(m.frames), neighbours=neighbours).astype(dtype))
         ys.append(m.masks)
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def faint_edge_contrast(rng, ratio=(0.6, 1.5)) -> dict:
+    """Liquid-cell contrast with a faint electrode edge (inside the generator's ranges).
+
+    The electrode (1.0-1.6), electrolyte (0.5-1.0) and a ratio uniform in ``ratio`` are
+    drawn; the SEI's relative excess is then ``ratio`` x 0.35 x electrode / electrolyte,
+    clipped to the generator's 0.2-0.6, so the electrode edge carries about ``ratio``
+    times the SEI's excess mass-thickness.
+    """
+    e_mass = float(rng.uniform(1.0, 1.6))
+    electrolyte = float(rng.uniform(0.5, 1.0))
+    q = float(rng.uniform(*ratio))
+    sei = float(np.clip(0.35 * e_mass / (q * electrolyte), 0.2, 0.6))
+    return {"electrode": e_mass, "electrolyte": electrolyte, "sei": sei}
 
 
 #: Cross-entropy weight per class (electrolyte, electrode, SEI, lithium, bubble): the
@@ -221,7 +250,8 @@ class SegmentTask(Task):
             int(d["n_movies"]), frames=int(d["frames"]), size=int(d["size"]), seed=cfg.seed + int(d["seed_offset"]),
             open_fraction=float(d["open_fraction"]), pixel_size_nm=tuple(d["pixel_size_nm"]), dose=tuple(d["dose"]),
             neighbours=neighbours, dark_lithium_probability=float(d["dark_lithium_probability"]),
-            thin_sei_fraction=float(d["thin_sei_fraction"]), thin_sei_px=tuple(d["thin_sei_px"]), dtype=np.float16,
+            thin_sei_fraction=float(d["thin_sei_fraction"]), thin_sei_px=tuple(d["thin_sei_px"]),
+            faint_edge_fraction=float(d["faint_edge_fraction"]), faint_edge_ratio=tuple(d["faint_edge_ratio"]), dtype=np.float16,
         )
         if d["labels"]:
             from mltem.segment._labels import load_labelled_frames, tile_pairs

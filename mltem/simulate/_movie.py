@@ -270,6 +270,7 @@ def simulate_movie(
     edge_angle_deg: float | None = None,
     noise: bool = True,
     dark_lithium_probability: float = 0.15,
+    contrast: dict | None = None,
 ) -> SyntheticMovie:
     """Simulate a labelled in-situ TEM movie of lithium plating.
 
@@ -313,6 +314,13 @@ def simulate_movie(
         Chance (0-1) that the lithium of a liquid-cell movie is denser than the
         electrolyte (dark) rather than lighter (bright); training sets may raise it to
         show the network more of the rarer contrast.
+    contrast : dict, optional
+        Mass-thickness settings that replace the ones drawn at random (keys of
+        ``params["contrast"]``: e.g. ``electrolyte``, ``electrode``, ``sei`` for the
+        liquid cell, ``wire``, ``lithiated``, ``li2o`` for the open cell). Every other
+        random choice stays as it would be without them, so a training set can
+        over-sample a rare contrast (an electrode edge no denser than its SEI) without
+        changing anything else of the movie.
 
     Returns
     -------
@@ -382,7 +390,18 @@ def simulate_movie(
     flicker = 1 + rng.normal(0, 0.03, T)
     vign = rng.uniform(0, 0.25)
     params.update(fresnel=float(fresnel), blur_px=float(blur))
-    contrast = geo.contrast(rng, dark_lithium_probability)
+    drawn = geo.contrast(rng, dark_lithium_probability)
+    if contrast:
+        unknown = sorted(set(contrast) - set(drawn))
+        if unknown:
+            raise ValueError(f"unknown contrast key(s) {', '.join(unknown)} for the {kind} cell; known: {', '.join(drawn)}")
+        bad = {k: v for k, v in contrast.items() if not (np.isfinite(v) and (v >= 0 or k == "lithium"))}
+        if bad:
+            raise ValueError(f"contrast values must be finite and >= 0 (lithium may be negative), got {bad}")
+        drawn.update({k: float(v) for k, v in contrast.items()})
+        if kind == "liquid" and "electrolyte" in contrast and "bg_transmission" not in contrast:
+            drawn["bg_transmission"] = math.exp(-drawn["electrolyte"])
+    contrast = drawn
     params["contrast"] = {k: float(v) for k, v in contrast.items()}
 
     # Camera (fixed across frames).

@@ -71,7 +71,7 @@ def train(cfg: TrainConfig, out_dir, *, progress_bar: bool = False) -> dict:
     net = _net_config(cfg, task)
     module = TaskModule(net=net, loss=task.loss_for(cfg), lr=cfg.lr, weight_decay=cfg.weight_decay, max_epochs=cfg.max_epochs)
     if cfg.init_from:
-        _init_weights(module.net, cfg.init_from, net)
+        _init_weights(module.net, cfg.init_from, net, calibration=np.asarray(x[:64], np.float32))
     trainer = L.Trainer(
         accelerator="cpu",
         devices=1,
@@ -114,8 +114,27 @@ def train(cfg: TrainConfig, out_dir, *, progress_bar: bool = False) -> dict:
             "n_train": len(dm.train_set), "n_val": len(dm.val_set), "global_step": int(trainer.global_step)}
 
 
-def _init_weights(net, path, net_config: dict) -> None:
-    """Start from the weights of an earlier checkpoint (fine-tuning)."""
+def _init_weights(net, path, net_config: dict, calibration=None) -> None:
+    """Start from the weights of an earlier model (fine-tuning).
+
+    ``path`` is an mltem checkpoint (``model.ckpt``) or a shipped ONNX model (registry
+    name, card or ``.onnx`` with its card; the sha256 is verified): see
+    :func:`weights_from_onnx`, which needs ``calibration`` inputs for the batch norms.
+    """
+    p = str(path)
+    if p.endswith((".onnx", ".json")) or not Path(p).exists():
+        from mltem.registry import find_model
+
+        card = find_model(p)
+        src = {**get_task(card.task).default_net, **(card.recipe or {}).get("config", {}).get("net", {})}
+        if src != net_config:
+            raise MltemError(f"cannot fine-tune from it: its network {src} differs from the config's {net_config}",
+                             path=card.path)
+        if calibration is None:
+            raise MltemError("fine-tuning from an ONNX model needs calibration inputs", path=card.path)
+        weights_from_onnx(net, card.path, calibration)
+        log.info("initialised the network from %s (ONNX, batch norms recalibrated)", card.path)
+        return
     ckpt = load_checkpoint(path)
     if ckpt["net"] != net_config:
         raise MltemError(
@@ -124,6 +143,105 @@ def _init_weights(net, path, net_config: dict) -> None:
         )
     net.load_state_dict(ckpt["state_dict"])
     log.info("initialised the network from %s", path)
+
+
+def weights_from_onnx(net, onnx_path, calibration, *, rtol: float = 1e-3) -> None:
+    """Load an exported network's weights back into ``net`` (same architecture).
+
+    An export folds every batch norm into the convolution before it, so the ONNX file
+    holds, per convolution, the folded weight and a bias. The convolutions of ``net``
+    (in the order they run) take the folded weights; each batch norm after one is then
+    set so that, in eval mode, it adds exactly the folded bias, and so that its running
+    statistics are those of the convolution's output on ``calibration`` (inputs, e.g. a
+    few training samples): ``mean = mu``, ``var = s^2``, ``weight = sqrt(s^2 + eps)``,
+    ``bias = mu + b``. In eval mode the network then equals the ONNX model; in training
+    mode the batch statistics are close to the running ones, so fine-tuning starts from
+    the shipped function rather than from a rescaled one. The result is checked
+    against onnxruntime on the calibration inputs.
+
+    Raises
+    ------
+    MltemError
+        Convolutions that do not match in number or shape, or outputs that differ.
+    """
+    import onnx
+    import torch
+    from onnx import numpy_helper
+    from torch import nn
+
+    model = onnx.load(str(onnx_path))
+    init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    onnx_convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    convs = [m for m in net.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d))]
+    bn_after = {}
+    for m in net.modules():
+        kids = list(m.children())
+        for a, b in zip(kids, kids[1:]):
+            if isinstance(a, (nn.Conv1d, nn.Conv2d)) and isinstance(b, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                bn_after[id(a)] = b
+    order = []
+    hooks = [c.register_forward_hook(lambda mod, i, o: order.append(mod)) for c in convs]
+    x = torch.as_tensor(np.asarray(calibration, np.float32))
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        net(x[:1])
+    for h in hooks:
+        h.remove()
+    if len(order) != len(onnx_convs):
+        raise MltemError(f"the network runs {len(order)} convolutions, the ONNX model {len(onnx_convs)}", path=onnx_path)
+    folded = {}
+    with torch.no_grad():
+        for mod, node in zip(order, onnx_convs):
+            w = init[node.input[1]]
+            b = np.array(init[node.input[2]]) if len(node.input) > 2 else np.zeros(w.shape[1 if "Transpose" in node.op_type else 0], np.float32)
+            if tuple(w.shape) != tuple(mod.weight.shape):
+                raise MltemError(f"convolution weights {tuple(w.shape)} in the ONNX model, {tuple(mod.weight.shape)} in the network",
+                                 path=onnx_path)
+            mod.weight.copy_(torch.from_numpy(np.array(w)))
+            bn = bn_after.get(id(mod))
+            if bn is None:
+                if mod.bias is None:
+                    raise MltemError("an ONNX convolution bias has no place in the network", path=onnx_path)
+                mod.bias.copy_(torch.from_numpy(b))
+            else:
+                folded[id(bn)] = torch.from_numpy(b)
+                bn.running_mean.zero_()  # identity + bias while the statistics are gathered
+                bn.running_var.fill_(1.0 - bn.eps)
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(folded[id(bn)])
+        stats = {}
+
+        def gather(mod, inp, out):
+            z = inp[0].transpose(0, 1).reshape(inp[0].shape[1], -1).double()
+            s = stats.setdefault(id(mod), [0, 0.0, 0.0])
+            s[0] += z.shape[1]
+            s[1] = s[1] + z.sum(1)
+            s[2] = s[2] + (z * z).sum(1)
+
+        bns = [b for b in bn_after.values() if id(b) in folded]
+        hooks = [b.register_forward_hook(gather) for b in bns]
+        for i in range(0, len(x), 8):
+            net(x[i : i + 8])
+        for h in hooks:
+            h.remove()
+        for bn in bns:
+            n, s1, s2 = stats[id(bn)]
+            mu = s1 / n
+            var = torch.clamp(s2 / n - mu * mu, min=1e-8)
+            bn.running_mean.copy_(mu.float())
+            bn.running_var.copy_(var.float())
+            bn.weight.copy_(torch.sqrt(var + bn.eps).float())
+            bn.bias.copy_(mu.float() + folded[id(bn)])
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        ref = sess.run(None, {sess.get_inputs()[0].name: x[:4].numpy()})[0]
+        got = net(x[:4]).numpy()
+    net.train(was_training)
+    err = float(np.abs(got - ref).max() / max(float(np.abs(ref).max()), 1e-6))
+    if not err <= rtol:
+        raise MltemError(f"the network with the ONNX weights differs from the ONNX model by {err:.2g} (relative)", path=onnx_path)
 
 
 def load_checkpoint(path) -> dict:
