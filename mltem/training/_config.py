@@ -40,8 +40,9 @@ class TrainConfig:
     export : dict
         ``name`` of the exported model and export options.
     init_from : str
-        An mltem checkpoint (``model.ckpt``) whose network weights start the run
-        (fine-tuning); the network arguments must match. Empty: random initialisation.
+        An mltem checkpoint (``model.ckpt``) or a shipped ONNX model (registry name,
+        card or ``.onnx``) whose network weights start the run (fine-tuning); the
+        network arguments must match. Empty: random initialisation.
     """
 
     task: str
