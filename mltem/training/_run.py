@@ -7,6 +7,7 @@ with ``torch.load(weights_only=True)``: no pickled code is ever executed.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -122,7 +123,7 @@ def _init_weights(net, path, net_config: dict, calibration=None) -> None:
     :func:`weights_from_onnx`, which needs ``calibration`` inputs for the batch norms.
     """
     p = str(path)
-    if p.endswith((".onnx", ".json")) or not Path(p).exists():
+    if Path(p).suffix in (".onnx", ".json") or ("/" not in p and os.sep not in p and not Path(p).exists()):  # a model
         from mltem.registry import find_model
 
         card = find_model(p)
