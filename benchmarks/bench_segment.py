@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 DOSES = (15.0, 60.0, 250.0)
 EXTRAPOLATION_DOSE = 600.0
+HELD_OUT_SEED = 7_000_000  # first seed of the held-out movies (8,000,000+: the selection set)
 
 
 def held_out(n_liquid: int, n_open: int, frames: int, size: int, dose: float, seed0: int):
@@ -185,14 +186,14 @@ def main() -> int:
     ap.add_argument("--model", default="segment-unet")
     ap.add_argument("--json", default=str(HERE / "results" / "segment.json"),
                     help="where to write the figures (score a candidate into another file)")
-    ap.add_argument("--seed-base", type=int, default=7_000_000,
-                    help="first seed of the movies (7,000,000: the held-out set; 8,000,000: the set candidates "
+    ap.add_argument("--seed-base", type=int, default=HELD_OUT_SEED,
+                    help=f"first seed of the movies ({HELD_OUT_SEED}: the held-out set; 8000000: the set candidates "
                          "are selected on, so that the held-out figures stay unseen)")
     ap.add_argument("--update-card", action="store_true",
                     help="write the held-out figures into the model card's metrics (the card is not hashed)")
     args = ap.parse_args()
-    if args.update_card and args.seed_base != 7_000_000:
-        ap.error("--update-card takes the held-out figures only (--seed-base 7000000)")
+    if args.update_card and args.seed_base != HELD_OUT_SEED:
+        ap.error(f"--update-card takes the held-out figures only (--seed-base {HELD_OUT_SEED})")
     os.environ.setdefault("MLTEM_PROGRESS", "0")
     from mltem.infer import default_threads
     from mltem.registry import find_model

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage as ndi
 from numpy.testing import assert_allclose
+from scipy import ndimage as ndi
 
 from mltem.simulate import MOVIE_CLASSES, sei_time_law, simulate_movie
 

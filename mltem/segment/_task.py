@@ -105,9 +105,9 @@ def faint_edge_contrast(rng, ratio=(0.6, 1.5)) -> dict:
     """Liquid-cell contrast with a faint electrode edge (inside the generator's ranges).
 
     The electrode (1.0-1.6), electrolyte (0.5-1.0) and a ratio uniform in ``ratio`` are
-    drawn; the SEI's relative excess is then ``ratio`` x 0.35 x electrode / electrolyte,
-    clipped to the generator's 0.2-0.6, so the electrode edge carries about ``ratio``
-    times the SEI's excess mass-thickness.
+    drawn; the SEI's relative excess is then 0.35 x electrode / (ratio x electrolyte),
+    clipped to the generator's 0.2-0.6, so the electrode edge carries ``ratio`` times the
+    SEI's excess mass-thickness (more where the clip at 0.6 bites).
     """
     e_mass = float(rng.uniform(1.0, 1.6))
     electrolyte = float(rng.uniform(0.5, 1.0))

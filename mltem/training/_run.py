@@ -7,7 +7,6 @@ with ``torch.load(weights_only=True)``: no pickled code is ever executed.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import warnings
 from pathlib import Path
@@ -72,7 +71,7 @@ def train(cfg: TrainConfig, out_dir, *, progress_bar: bool = False) -> dict:
     net = _net_config(cfg, task)
     module = TaskModule(net=net, loss=task.loss_for(cfg), lr=cfg.lr, weight_decay=cfg.weight_decay, max_epochs=cfg.max_epochs)
     if cfg.init_from:
-        _init_weights(module.net, cfg.init_from, net, calibration=np.asarray(x[:64], np.float32))
+        _init_weights(module.net, cfg.init_from, net, x[:64])
     trainer = L.Trainer(
         accelerator="cpu",
         devices=1,
@@ -115,39 +114,37 @@ def train(cfg: TrainConfig, out_dir, *, progress_bar: bool = False) -> dict:
             "n_train": len(dm.train_set), "n_val": len(dm.val_set), "global_step": int(trainer.global_step)}
 
 
-def _init_weights(net, path, net_config: dict, calibration=None) -> None:
+def _init_weights(net, path, net_config: dict, calibration) -> None:
     """Start from the weights of an earlier model (fine-tuning).
 
     ``path`` is an mltem checkpoint (``model.ckpt``) or a shipped ONNX model (registry
     name, card or ``.onnx`` with its card; the sha256 is verified): see
-    :func:`weights_from_onnx`, which needs ``calibration`` inputs for the batch norms.
+    :func:`weights_from_onnx`, which takes ``calibration`` inputs for the batch norms.
     """
-    p = str(path)
-    if Path(p).suffix in (".onnx", ".json") or ("/" not in p and os.sep not in p and not Path(p).exists()):  # a model
-        from mltem.registry import find_model
+    p = Path(path)
+    if p.suffix in (".onnx", ".json") or (p.name == str(path) and not p.suffix and not p.exists()):  # a shipped model: name, card or .onnx
+        from mltem.infer import OnnxModel
 
-        card = find_model(p)
-        src = {**get_task(card.task).default_net, **(card.recipe or {}).get("config", {}).get("net", {})}
-        if src != net_config:
-            raise MltemError(f"cannot fine-tune from it: its network {src} differs from the config's {net_config}",
-                             path=card.path)
-        if calibration is None:
-            raise MltemError("fine-tuning from an ONNX model needs calibration inputs", path=card.path)
-        weights_from_onnx(net, card.path, calibration)
-        log.info("initialised the network from %s (ONNX, batch norms recalibrated)", card.path)
-        return
-    ckpt = load_checkpoint(path)
-    if ckpt["net"] != net_config:
-        raise MltemError(
-            f"cannot fine-tune from it: its network {ckpt['net']} differs from the config's {net_config}",
-            path=path,
-        )
-    net.load_state_dict(ckpt["state_dict"])
-    log.info("initialised the network from %s", path)
+        source = OnnxModel(str(path))
+        src_net = {**get_task(source.card.task).default_net, **(source.card.recipe or {}).get("config", {}).get("net", {})}
+        where = source.card.path
+    else:
+        source = load_checkpoint(path)
+        src_net, where = source["net"], path
+    if src_net != net_config:
+        raise MltemError(f"cannot fine-tune from it: its network {src_net} differs from the config's {net_config}", path=where)
+    if isinstance(source, dict):
+        net.load_state_dict(source["state_dict"])
+    else:
+        weights_from_onnx(net, source, calibration)
+    log.info("initialised the network from %s", where)
 
 
-def weights_from_onnx(net, onnx_path, calibration, *, rtol: float = 1e-3) -> None:
+def weights_from_onnx(net, model, calibration, *, rtol: float = 1e-3) -> None:
     """Load an exported network's weights back into ``net`` (same architecture).
+
+    ``model`` is what :class:`mltem.infer.OnnxModel` takes (registry name, card or ONNX
+    path; the sha256 is verified) or an OnnxModel.
 
     An export folds every batch norm into the convolution before it, so the ONNX file
     holds, per convolution, the folded weight and a bias. The convolutions of ``net``
@@ -158,7 +155,7 @@ def weights_from_onnx(net, onnx_path, calibration, *, rtol: float = 1e-3) -> Non
     ``bias = mu + b``. In eval mode the network then equals the ONNX model; in training
     mode the batch statistics are close to the running ones, so fine-tuning starts from
     the shipped function rather than from a rescaled one. The result is checked
-    against onnxruntime on the calibration inputs.
+    against the ONNX model on the calibration inputs.
 
     Raises
     ------
@@ -170,9 +167,13 @@ def weights_from_onnx(net, onnx_path, calibration, *, rtol: float = 1e-3) -> Non
     from onnx import numpy_helper
     from torch import nn
 
-    model = onnx.load(str(onnx_path))
-    init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    onnx_convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    from mltem.infer import OnnxModel
+
+    model = model if isinstance(model, OnnxModel) else OnnxModel(model)
+    onnx_path = model.card.path
+    graph = onnx.load(str(onnx_path)).graph
+    init = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    onnx_convs = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")]
     convs = [m for m in net.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d))]
     bn_after = {}
     for m in net.modules():
@@ -234,10 +235,7 @@ def weights_from_onnx(net, onnx_path, calibration, *, rtol: float = 1e-3) -> Non
             bn.running_var.copy_(var.float())
             bn.weight.copy_(torch.sqrt(var + bn.eps).float())
             bn.bias.copy_(mu.float() + folded[id(bn)])
-        import onnxruntime as ort
-
-        sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-        ref = sess.run(None, {sess.get_inputs()[0].name: x[:4].numpy()})[0]
+        ref = model(x[:4].numpy())
         got = net(x[:4]).numpy()
     net.train(was_training)
     err = float(np.abs(got - ref).max() / max(float(np.abs(ref).max()), 1e-6))
