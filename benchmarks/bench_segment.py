@@ -8,7 +8,10 @@ to 128 and 160), fixed doses (15, 60, 250 e/px inside the training range, 600 ou
 it) and random geometries not drawn in training. Accuracy: IoU per class pooled over all
 frames, the mean over the classes present in the truth, and the per-frame relative error
 of the SEI thickness measured on the predicted masks against the simulator's truth (also
-on the true masks: the floor set by the pixel grid). ``--model`` takes a registry name
+on the true masks: the floor set by the pixel grid). The network's SEI thickness is
+refined from the edge profile (mltem.segment._refine) when a refiner trained for the
+model is registered, as ``mltem segment`` does; the figure from the masks alone is
+reported beside it (``all_in_range_masks_only``). ``--model`` takes a registry name
 or a card/ONNX path (to score a candidate before it replaces the shipped model). The
 classical labeller
 runs on the same frames for comparison. Speed: frames per second through onnxruntime
@@ -46,24 +49,30 @@ def held_out(n_liquid: int, n_open: int, frames: int, size: int, dose: float, se
     return out
 
 
-def evaluate(movies, predict):
+def evaluate(movies, predict, refiner=None):
     """IoU per class pooled over all frames of ``movies`` and SEI thickness errors.
+
+    With a ``refiner`` (:class:`mltem.segment.SeiRefiner`), ``predict`` returns the masks
+    and the SEI probability and the SEI thickness is the refined one, as ``mltem segment``
+    reports it; without, the thickness measured on the masks.
 
     A class absent from the truth of every frame here (e.g. bubbles in the open cell)
     has no IoU (NaN, left out of the mean); its false positives still lower the IoU of
     the classes they were taken from. ``predict=None`` scores the true masks themselves
     (the floor of the SEI thickness error set by the pixel grid).
     """
-    from mltem.segment import measure_movie
+    from mltem.segment import edge_profiles, measure_movie, refine_sei_rows
 
     inter, union, truth = np.zeros(5), np.zeros(5), np.zeros(5)
     sei_err, sei_err_s = [], []
-    t = 0.0
+    t = t_refine = 0.0
     n = 0
     for m in movies:
         t0 = time.perf_counter()
         pred = m.masks if predict is None else predict(m.frames)
         t += predict.seconds(m.frames) if hasattr(predict, "seconds") else time.perf_counter() - t0
+        if isinstance(pred, tuple):
+            pred, psei = pred
         n += len(m.frames)
         for c in range(5):
             p, q = pred == c, m.masks == c
@@ -71,6 +80,10 @@ def evaluate(movies, predict):
             union[c] += np.count_nonzero(p | q)
             truth[c] += np.count_nonzero(q)
         rows, _ = measure_movie(pred, pixel_size_nm=m.pixel_size_nm, frame_time_s=m.frame_time_s)
+        if refiner is not None:
+            t0 = time.perf_counter()
+            refine_sei_rows(rows, edge_profiles(m.frames, pred, psei), refiner, pixel_size_nm=m.pixel_size_nm)
+            t_refine += time.perf_counter() - t0
         ok = np.isfinite(m.sei_thickness_nm) & (m.sei_thickness_nm > 0)
         for key, acc in (("sei_thickness_nm", sei_err), ("sei_thickness_smoothed_nm", sei_err_s)):
             got = np.array([r[key] for r in rows], float)
@@ -97,6 +110,8 @@ def evaluate(movies, predict):
         "sei_smoothed_frames_within_10pct": round(float((es <= 0.10).mean()), 4),
         "frames": n,
         "fps": round(n / t, 2) if predict is not None else None,
+        "sei_refined": refiner is not None,
+        "refine_ms_per_frame": round(1000 * t_refine / n, 2) if refiner is not None else None,
     }
 
 
@@ -189,6 +204,8 @@ def main() -> int:
     ap.add_argument("--seed-base", type=int, default=HELD_OUT_SEED,
                     help=f"first seed of the movies ({HELD_OUT_SEED}: the held-out set; 8000000: the set candidates "
                          "are selected on, so that the held-out figures stay unseen)")
+    ap.add_argument("--no-refine", action="store_true",
+                    help="score the SEI thickness measured on the masks only (no edge-profile refinement)")
     ap.add_argument("--update-card", action="store_true",
                     help="write the held-out figures into the model card's metrics (the card is not hashed)")
     args = ap.parse_args()
@@ -197,21 +214,25 @@ def main() -> int:
     os.environ.setdefault("MLTEM_PROGRESS", "0")
     from mltem.infer import default_threads
     from mltem.registry import find_model
-    from mltem.segment import classical_labels, segment_frames
+    from mltem.segment import classical_labels, load_sei_refiner, segment_frames
 
     card = find_model(args.model, task="segment")
+    refiner = None if args.no_refine else load_sei_refiner(card)
+    if refiner is None and not args.no_refine:
+        print(f"note: no SEI refiner trained for {card.name} ({card.sha256[:12]}...): thickness from the masks only")
     threads = default_threads() or os.cpu_count() or 1
     nl, no, frames = (3, 1, 6) if args.quick else (9, 3, 12)
     result = {"model": card.name, "sha256": card.sha256, "threads": threads,
+              "sei_refiner": None if refiner is None else {"name": refiner.card.name, "sha256": refiner.card.sha256},
               "held_out": {"liquid_movies": nl, "open_movies": no, "frames_per_movie": frames, "size": 256,
                            "seeds": f"{args.seed_base} + 1000 * dose index + i", "doses": list(DOSES)},
               "network": {}, "classical": {}}
     net_all = []
-    net_pred = cached(lambda f: segment_frames(f, model=card.path, tile=256, smooth_frames=3))
+    net_pred = cached(lambda f: segment_frames(f, model=card.path, tile=256, smooth_frames=3, sei_prob=True))
     cls_pred = cached(lambda f: classical_labels(f))
     for k, dose in enumerate((*DOSES, EXTRAPOLATION_DOSE)):
         movies = held_out(nl, no, frames, 256, dose, args.seed_base + 1000 * k)
-        net = evaluate(movies, net_pred)
+        net = evaluate(movies, net_pred, refiner)
         cls = evaluate(movies, cls_pred)
         key = f"dose_{dose:g}"
         result["network"][key] = net
@@ -223,12 +244,14 @@ def main() -> int:
               f"{net['sei_frames_within_10pct']:.3f} (3-frame median {net['sei_smoothed_frames_within_10pct']:.3f}) | "
               f"classical mean IoU {cls['mean_iou']:.3f}", flush=True)
     movies = [m for ms in net_all for m in ms]
-    result["network"]["all_in_range"] = evaluate(movies, net_pred)
+    result["network"]["all_in_range"] = evaluate(movies, net_pred, refiner)
+    if refiner is not None:
+        result["network"]["all_in_range_masks_only"] = evaluate(movies, net_pred)
     result["truth_masks_all_in_range"] = evaluate(movies, None)
     result["classical"]["all_in_range"] = evaluate(movies, cls_pred)
     for kind in ("liquid", "open"):
         sub = [m for m in movies if m.kind == kind]
-        result["network"][f"all_in_range_{kind}"] = evaluate(sub, net_pred)
+        result["network"][f"all_in_range_{kind}"] = evaluate(sub, net_pred, refiner)
         result["classical"][f"all_in_range_{kind}"] = evaluate(sub, cls_pred)
     result["speed"] = speed(card, threads, 3 if args.quick else 10)
     out = Path(args.json)
@@ -247,6 +270,9 @@ def main() -> int:
             "heldout_sei_frames_within_10pct": a["sei_frames_within_10pct"],
             "heldout_sei_smoothed_frames_within_10pct": a["sei_smoothed_frames_within_10pct"],
             "heldout_sei_frames_within_10pct_truth_masks": result["truth_masks_all_in_range"]["sei_frames_within_10pct"],
+            "heldout_sei_refiner": result["sei_refiner"],
+            "heldout_sei_frames_within_10pct_masks_only":
+                result["network"].get("all_in_range_masks_only", a)["sei_frames_within_10pct"],
             "heldout_mean_iou_liquid": result["network"]["all_in_range_liquid"]["mean_iou"],
             "heldout_mean_iou_open": result["network"]["all_in_range_open"]["mean_iou"],
             "gflop_per_512x512_frame": result["speed"][0]["gflop_per_frame"],
@@ -264,9 +290,14 @@ def main() -> int:
     o = result["truth_masks_all_in_range"]
     print(f"SEI thickness on the true masks (measurement floor): median {o['sei_rel_error_median']:.3f}, "
           f"max {o['sei_rel_error_max']:.3f}, within 10 % {o['sei_frames_within_10pct']:.2f}")
-    for name in ("network", "classical"):
-        r = result[name]["all_in_range"]
-        print(f"SEI thickness error, {name}: median {r['sei_rel_error_median']:.3f}, p90 {r['sei_rel_error_p90']:.3f}, "
+    names = [("network", "all_in_range"), ("network", "all_in_range_masks_only"), ("classical", "all_in_range")]
+    for name, key in names:
+        if key not in result[name]:
+            continue
+        r = result[name][key]
+        label = name + (" (masks only, no refinement)" if key.endswith("masks_only") else
+                        " (refined)" if r["sei_refined"] else "")
+        print(f"SEI thickness error, {label}: median {r['sei_rel_error_median']:.3f}, p90 {r['sei_rel_error_p90']:.3f}, "
               f"max {r['sei_rel_error_max']:.3f}, within 10 % {r['sei_frames_within_10pct']:.3f} of {r['sei_frames']} frames; "
               f"3-frame median: within 10 % {r['sei_smoothed_frames_within_10pct']:.3f}, p90 {r['sei_smoothed_rel_error_p90']:.3f}")
     for k in ("liquid", "open"):

@@ -20,6 +20,8 @@ def add_arguments(p) -> None:
     p.add_argument("--chunk", type=int, default=16, metavar="N", help="frames read and segmented at a time (default 16)")
     p.add_argument("--pixel-size-nm", type=float, metavar="NM", help="override/supply the pixel size (nm/px)")
     p.add_argument("--frame-time-s", type=float, metavar="S", help="override/supply the time between frames (s)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="report the SEI thickness measured on the masks only (no edge-profile refinement)")
     p.add_argument("--no-movie", action="store_true", help="skip the overlay GIF (written for movies of <= 200 frames)")
 
 
@@ -57,7 +59,15 @@ def run(args) -> int:
 
     from mltem import io
     from mltem._errors import MltemError
-    from mltem.segment import DENDRITE_COLUMNS, METRIC_COLUMNS, measure_movie, segment_stream
+    from mltem.segment import (
+        DENDRITE_COLUMNS,
+        METRIC_COLUMNS,
+        edge_profiles,
+        load_sei_refiner,
+        measure_movie,
+        refine_sei_rows,
+        segment_stream,
+    )
     from mltem.segment._plot import contact_sheet, metrics_figure, write_overlay_movie
 
     if args.tile < 16 or args.overlap < 0 or args.overlap >= args.tile // 2:
@@ -83,12 +93,27 @@ def run(args) -> int:
         m = load_segment_model(args.model)
         card = m.card
         models.append({"name": card.name, "file": str(card.path), "sha256": card.sha256})
+    refiner = None
+    if card is not None and not args.no_refine:
+        refiner = load_sei_refiner(card)
+        if refiner is None:
+            notes.append(f"no SEI refiner trained for model '{card.name}': SEI thickness measured on the masks only")
+            log.warning("mltem segment: %s", notes[-1])
+        else:
+            models.append({"name": refiner.card.name, "file": str(refiner.card.path), "sha256": refiner.card.sha256})
     with out.timer("segment"):
-        masks = segment_stream(io.iter_chunks(signal, chunk=args.chunk), n, shape, model=m,
-                               classical=args.classical, tile=args.tile, overlap=args.overlap,
-                               smooth_frames=args.smooth_frames)
+        res = segment_stream(io.iter_chunks(signal, chunk=args.chunk), n, shape, model=m, classical=args.classical,
+                             tile=args.tile, overlap=args.overlap, smooth_frames=args.smooth_frames,
+                             sei_prob=refiner is not None)
+        masks, psei = res if refiner is not None else (res, None)
     with out.timer("measure"):
         rows, drows = measure_movie(masks, pixel_size_nm=px, frame_time_s=dt)
+        if refiner is not None:
+            parts = [edge_profiles(block, masks[i : i + len(block)], psei[i : i + len(block)])
+                     for i, block in io.iter_chunks(signal, chunk=args.chunk)]
+            profiles = {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}
+            refine_sei_rows(rows, profiles, refiner, pixel_size_nm=px)
+        del psei
     nav_name = "time" if n > 1 else "frame"
     axes = [{"name": nav_name, "scale": dt, "units": "s"}, {"name": "y", "scale": px, "units": "nm"},
             {"name": "x", "scale": px, "units": "nm"}]
@@ -112,7 +137,8 @@ def run(args) -> int:
     results["notes"] = notes
     out.write_summary(
         parameters={"model": None if args.classical else card.name, "classical": args.classical, "tile": args.tile,
-                    "overlap": args.overlap, "smooth_frames": args.smooth_frames, "chunk": args.chunk,
+                    "overlap": args.overlap, "smooth_frames": args.smooth_frames,
+                    "sei_refine": refiner is not None, "chunk": args.chunk,
                     "pixel_size_nm": px, "frame_time_s": dt},
         results=results,
         models=models,

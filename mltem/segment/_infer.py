@@ -8,6 +8,7 @@ import numpy as np
 
 from mltem._errors import MltemError
 from mltem.segment._classical import classical_labels, clean_labels, temporal_mode
+from mltem.segment._refine import sei_probability
 from mltem.segment._preprocess import normalise_frames, stack_neighbours
 
 __all__ = ["DEFAULT_MODEL", "load_segment_model", "segment_frames", "segment_stream"]
@@ -59,18 +60,20 @@ def class_log_weights(m) -> np.ndarray | None:
     return np.log(w)
 
 
-def _predict(m, x, *, tile, overlap, multiple, batch_size):
+def _predict(m, x, *, tile, overlap, multiple, batch_size, sei_prob=False):
     t_eff = tile
     ov = min(overlap, t_eff // 4) if max(x.shape[-2:]) > t_eff else 0
     logits = m.predict_tiled(x, tile=t_eff, overlap=ov, batch_size=batch_size, multiple=multiple, desc="segment")
+    psei = sei_probability(logits) if sei_prob else None
     lw = class_log_weights(m)
     if lw is not None:
         logits -= lw[None, :, None, None]
-    return logits.argmax(1).astype(np.uint8)
+    labels = logits.argmax(1).astype(np.uint8)
+    return (labels, psei) if sei_prob else labels
 
 
 def segment_frames(frames: np.ndarray, *, model=DEFAULT_MODEL, tile: int = 512, overlap: int = 32,
-                   smooth_frames: int = 3, batch_size: int = 4, clean: bool = True) -> np.ndarray:
+                   smooth_frames: int = 3, batch_size: int = 4, clean: bool = True, sei_prob: bool = False):
     """Segment an in-memory movie with the network.
 
     Parameters
@@ -89,11 +92,14 @@ def segment_frames(frames: np.ndarray, *, model=DEFAULT_MODEL, tile: int = 512, 
         Tiles per onnxruntime call.
     clean : bool
         Remove specks with :func:`mltem.segment.clean_labels` (after the temporal filter).
+    sei_prob : bool
+        Also return the network's SEI probability (uint8, x 255, before the class-weight
+        adjustment), the input of the SEI refinement (:mod:`mltem.segment._refine`).
 
     Returns
     -------
     numpy.ndarray
-        uint8 classes, same shape as ``frames``.
+        uint8 classes, same shape as ``frames`` (and the SEI probability with ``sei_prob``).
     """
     f = np.asarray(frames)
     if f.ndim not in (2, 3):
@@ -103,16 +109,20 @@ def segment_frames(frames: np.ndarray, *, model=DEFAULT_MODEL, tile: int = 512, 
     m = load_segment_model(model)
     tile, multiple, k = _geometry(m, f.shape[1:], tile)
     x = stack_neighbours(normalise_frames(f), neighbours=k)
-    out = _predict(m, x, tile=tile, overlap=overlap, multiple=multiple, batch_size=batch_size)
+    out = _predict(m, x, tile=tile, overlap=overlap, multiple=multiple, batch_size=batch_size, sei_prob=sei_prob)
+    out, psei = out if sei_prob else (out, None)
     if smooth_frames > 1 and len(out) > 1:
         out = temporal_mode(out, smooth_frames)
     if clean:
         out = clean_labels(out)
-    return out[0] if single else out
+    if single:
+        out, psei = out[0], (None if psei is None else psei[0])
+    return (out, psei) if sei_prob else out
 
 
 def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, classical: bool = False, tile: int = 512,
-                   overlap: int = 32, smooth_frames: int = 3, batch_size: int = 4, clean: bool = True) -> np.ndarray:
+                   overlap: int = 32, smooth_frames: int = 3, batch_size: int = 4, clean: bool = True,
+                   sei_prob: bool = False):
     """Segment a long movie chunk by chunk (e.g. from :func:`mltem.io.iter_chunks`).
 
     Only the current chunk, one look-ahead chunk and the uint8 masks are held in
@@ -130,17 +140,19 @@ def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, c
     model : str, path or OnnxModel
     classical : bool
         Use the classical labeller instead of the network.
-    tile, overlap, smooth_frames, batch_size, clean
-        See :func:`segment_frames`.
+    tile, overlap, smooth_frames, batch_size, clean, sei_prob
+        See :func:`segment_frames` (the classical labeller gives no SEI probability:
+        None).
 
     Returns
     -------
     numpy.ndarray
-        (n_frames, y, x) uint8 classes.
+        (n_frames, y, x) uint8 classes (and the SEI probability with ``sei_prob``).
     """
     if int(smooth_frames) != smooth_frames or smooth_frames < 1:
         raise MltemError(f"--smooth-frames must be a positive integer, got {smooth_frames}")
     masks = np.zeros((n_frames, *frame_shape), np.uint8)
+    psei = np.zeros((n_frames, *frame_shape), np.uint8) if (sei_prob and not classical) else None
     it = iter(chunks)
     if classical:
         for start, block in it:
@@ -156,8 +168,11 @@ def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, c
             normed = normalise_frames(block)
             after = normalise_frames(nxt[1][:k]) if (nxt is not None and k) else None
             x = stack_neighbours(normed, neighbours=k, before=before, after=after)
-            masks[start : start + len(block)] = _predict(m, x, tile=tile, overlap=overlap, multiple=multiple,
-                                                         batch_size=batch_size)
+            lab = _predict(m, x, tile=tile, overlap=overlap, multiple=multiple, batch_size=batch_size,
+                           sei_prob=psei is not None)
+            if psei is not None:
+                lab, psei[start : start + len(block)] = lab
+            masks[start : start + len(block)] = lab
             before = normed[-k:] if k else None
             cur = nxt
     if smooth_frames > 1 and n_frames > 1:
@@ -165,4 +180,4 @@ def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, c
     if clean:
         for i in range(0, n_frames, 64):
             masks[i : i + 64] = clean_labels(masks[i : i + 64])
-    return masks
+    return (masks, psei) if sei_prob else masks

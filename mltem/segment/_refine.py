@@ -1,0 +1,291 @@
+"""Sub-pixel refinement of the SEI thickness from the edge profile of the movie.
+
+The SEI of a liquid cell is a few pixels thick (25-70 nm at 3-8 nm/px), so a boundary
+one pixel off is already a 10-25 % error. The network finds the outer SEI surface to
+0.3-0.5 px, but where the electrode edge carries no more mass-thickness than the SEI
+(a tapered edge, a light wire) it can put the inner surface 1-3 px inside the electrode.
+The image still shows the true boundary: averaged along the whole electrode surface and
+over neighbouring frames, the mass-thickness profile across it has a dip or a kink
+there, at a noise level far below that of one pixel.
+
+This module measures that profile: the mean intensity in 1 px bins of signed distance
+from the predicted electrode surface (only surface that carries predicted SEI, away
+from lithium and bubbles), pooled over a window of frames, as ``-log(I / I_electrolyte)``,
+together with the network's mean SEI probability in the same bins. A gradient-boosted
+regressor, trained on synthetic movies segmented by the same network, reads from them
+how far the mask-based thickness is off (in px) and the correction is subtracted.
+
+The regressor corrects one network's bias, so its card names the sha256 of the
+segmentation model it was trained for and it is used only with that model. It is stored
+as plain arrays (``.npz``, the nodes of every tree) and evaluated here with numpy; no
+pickle is loaded.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from mltem._errors import MltemError
+
+__all__ = [
+    "DEFAULT_REFINER",
+    "PROFILE_BINS",
+    "SeiRefiner",
+    "edge_profiles",
+    "load_sei_refiner",
+    "refine_features",
+    "refine_sei_rows",
+    "sei_probability",
+]
+
+DEFAULT_REFINER = "segment-sei-refine"
+#: Signed distance from the predicted electrode surface covered by the profile, px
+#: (negative inside the electrode), in 1 px bins.
+PROFILE_BINS = (-12, 30)
+#: Frames pooled for one profile (the length of the training movies).
+WINDOW = 12
+_S8 = np.ones((3, 3), bool)
+_ELECTRODE, _SEI, _LI, _BUBBLE = 1, 2, 3, 4
+
+
+def sei_probability(logits: np.ndarray) -> np.ndarray:
+    """Softmax probability of the SEI class (channel 2) of (n, 5, y, x) logits, as uint8 (x 255)."""
+    lg = np.asarray(logits, np.float32)
+    e = np.exp(lg - lg.max(1, keepdims=True))
+    return (255 * e[:, _SEI] / e.sum(1)).astype(np.uint8)  # truncated, as the refiner was trained
+
+
+def _frame_profile(img, labels, psei, nb, lo):
+    electrode = labels == _ELECTRODE
+    if not electrode.any() or electrode.all():
+        return None
+    sei = labels == _SEI
+    d_out, i_out = ndi.distance_transform_edt(~electrode, return_indices=True)
+    d_in, i_in = ndi.distance_transform_edt(electrode, return_indices=True)
+    dist = np.where(electrode, -(d_in - 0.5), d_out - 0.5)
+    iy = np.where(electrode, i_in[0], i_out[0])
+    ix = np.where(electrode, i_in[1], i_out[1])
+    # Keep pixels whose nearest surface point (across the electrode boundary) carries SEI.
+    covered_e = electrode & ndi.binary_dilation(sei, _S8)
+    covered_s = sei & ndi.binary_dilation(electrode, _S8)
+    ok = np.where(electrode, covered_s[iy, ix], covered_e[iy, ix])
+    ok &= ~ndi.binary_dilation((labels == _LI) | (labels == _BUBBLE), _S8, iterations=3)
+    ok[:4] = ok[-4:] = False
+    ok[:, :4] = ok[:, -4:] = False
+    sel = ok & (dist >= lo) & (dist < lo + nb)
+    if sel.sum() < 50:
+        return None
+    b = np.floor(dist[sel] - lo).astype(np.intp)
+    n = np.bincount(b, None, nb)
+    s = np.bincount(b, img[sel], nb)
+    q = np.bincount(b, psei[sel], nb)
+    bg = labels == 0
+    core = bg & ~ndi.binary_dilation(~bg, _S8, iterations=8)
+    if bg.sum() > 200:
+        level = float(np.median(img[core])) if core.any() else np.nan
+    else:
+        level = float(np.median(img[dist > 20])) if (dist > 20).any() else np.nan
+    return n, s, q, level
+
+
+def edge_profiles(frames, labels, p_sei) -> dict:
+    """Per-frame sums of intensity and SEI probability across the SEI-covered electrode surface.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        (frame, y, x) raw intensities (counts).
+    labels : numpy.ndarray
+        (frame, y, x) classes (the post-processed masks).
+    p_sei : numpy.ndarray
+        (frame, y, x) uint8 SEI probability x 255 (:func:`sei_probability`).
+
+    Returns
+    -------
+    dict
+        ``n``, ``s``, ``q``: (frame, bins) pixel counts, intensity sums and SEI-probability
+        sums per bin of :data:`PROFILE_BINS`; ``level``: (frame,) electrolyte intensity
+        (median away from every other class), NaN where a frame has no usable surface.
+    """
+    lo, hi = PROFILE_BINS
+    nb = hi - lo
+    f = np.asarray(frames)
+    T = len(f)
+    out = {"n": np.zeros((T, nb)), "s": np.zeros((T, nb)), "q": np.zeros((T, nb)), "level": np.full(T, np.nan)}
+    for t in range(T):
+        r = _frame_profile(f[t].astype(np.float32), labels[t], p_sei[t].astype(np.float32) / 255, nb, lo)
+        if r is not None:
+            out["n"][t], out["s"][t], out["q"][t], out["level"][t] = r
+    return out
+
+
+def _window(t, T, size):
+    a = min(max(t - size // 2, 0), max(T - size, 0))
+    return a, min(a + size, T)
+
+
+def refine_features(profiles: dict, thickness_px, *, window: int = WINDOW) -> np.ndarray:
+    """Regressor inputs per frame from :func:`edge_profiles` and the mask-based thickness.
+
+    Frame ``t`` pools the profiles of the ``window`` frames around it (the whole movie
+    when it is shorter): the mass-thickness profile ``-log(I / I_electrolyte)``, its
+    differences, the same normalised to the step at the surface, and the mean SEI
+    probability per bin; then the window's median thickness, the frame's thickness and
+    its departure from that median, and the distance (clipped to 3) to the first and last
+    frame of the movie, where the network saw repeated neighbours.
+
+    Returns
+    -------
+    numpy.ndarray
+        (frame, features) float64, finite.
+    """
+    g = np.asarray(thickness_px, float)
+    T = len(g)
+    rows = []
+    for t in range(T):
+        a, b = _window(t, T, window)
+        n = profiles["n"][a:b].sum(0)
+        s = profiles["s"][a:b].sum(0)
+        q = profiles["q"][a:b].sum(0)
+        lv = profiles["level"][a:b]
+        level = np.nanmedian(lv) if np.isfinite(lv).any() else np.nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prof = s / np.maximum(n, 1) / level
+            mt = np.nan_to_num(-np.log(np.clip(prof, 1e-3, None)))
+        far = mt[-6:].mean()
+        e0 = mt[-PROFILE_BINS[0]]  # the bin just outside the surface, [0, 1) px
+        nm = (mt - far) / (abs(e0 - far) + 1e-3)
+        gw = g[a:b]
+        gm = float(np.nanmedian(gw)) if np.isfinite(gw).any() else 0.0
+        rows.append(np.concatenate([mt, np.diff(mt), nm, np.diff(nm), q / np.maximum(n, 1),
+                                    [gm, g[t], g[t] - gm, min(t, 3), min(T - 1 - t, 3)]]))
+    return np.nan_to_num(np.array(rows, float))
+
+
+class SeiRefiner:
+    """A gradient-boosted tree ensemble stored as arrays, evaluated with numpy.
+
+    Parameters
+    ----------
+    arrays : mapping
+        ``feature`` (int), ``threshold`` (float), ``left``, ``right`` (global node
+        indices), ``leaf`` (bool), ``value`` (float), ``roots`` (the first node of each
+        tree) and ``baseline`` (scalar). A sample goes left where
+        ``x[feature] <= threshold``; the prediction is ``baseline`` plus the leaf values.
+    card : ModelCard, optional
+    """
+
+    def __init__(self, arrays, card=None):
+        self.feature = np.asarray(arrays["feature"], np.intp)
+        self.threshold = np.asarray(arrays["threshold"], float)
+        self.left = np.asarray(arrays["left"], np.intp)
+        self.right = np.asarray(arrays["right"], np.intp)
+        self.leaf = np.asarray(arrays["leaf"], bool)
+        self.value = np.asarray(arrays["value"], float)
+        self.roots = np.asarray(arrays["roots"], np.intp)
+        self.baseline = float(np.asarray(arrays["baseline"]))
+        self.n_features = int(np.asarray(arrays["n_features"]))
+        self.card = card
+        n = len(self.feature)
+        for k in ("threshold", "left", "right", "leaf", "value"):
+            if len(getattr(self, k)) != n:
+                raise MltemError(f"SEI refiner: array '{k}' has {len(getattr(self, k))} nodes, 'feature' has {n}")
+        inner = ~self.leaf
+        if inner.any() and (self.left[inner].max() >= n or self.right[inner].max() >= n
+                            or self.left[inner].min() < 0 or self.feature[inner].max() >= self.n_features):
+            raise MltemError("SEI refiner: a node points outside the tree arrays")
+
+    @classmethod
+    def from_sklearn(cls, model, n_features: int) -> "SeiRefiner":
+        """Arrays of a fitted ``sklearn.ensemble.HistGradientBoostingRegressor`` (numeric features)."""
+        feats, thr, left, right, leaf, val, roots = [], [], [], [], [], [], []
+        off = 0
+        for (pred,) in model._predictors:
+            nd = pred.nodes
+            roots.append(off)
+            feats.append(nd["feature_idx"])
+            thr.append(nd["num_threshold"])
+            left.append(np.where(nd["is_leaf"], 0, nd["left"] + off))
+            right.append(np.where(nd["is_leaf"], 0, nd["right"] + off))
+            leaf.append(nd["is_leaf"].astype(bool))
+            val.append(nd["value"])
+            off += len(nd)
+        return cls({"feature": np.concatenate(feats), "threshold": np.concatenate(thr), "left": np.concatenate(left),
+                    "right": np.concatenate(right), "leaf": np.concatenate(leaf), "value": np.concatenate(val),
+                    "roots": np.array(roots), "baseline": float(np.ravel(model._baseline_prediction)[0]),
+                    "n_features": n_features})
+
+    def arrays(self) -> dict:
+        return {"feature": self.feature.astype(np.int32), "threshold": self.threshold, "left": self.left.astype(np.int32),
+                "right": self.right.astype(np.int32), "leaf": self.leaf, "value": self.value,
+                "roots": self.roots.astype(np.int32), "baseline": np.float64(self.baseline),
+                "n_features": np.int32(self.n_features)}
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(n,) corrections, px, for (n, features) inputs."""
+        x = np.asarray(x, float)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise MltemError(f"SEI refiner: expected (n, {self.n_features}) features, got shape {x.shape}")
+        node = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
+        rows = np.arange(len(x))[:, None]
+        while True:
+            inner = ~self.leaf[node]
+            if not inner.any():
+                break
+            go_left = x[rows, self.feature[node]] <= self.threshold[node]
+            node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
+        return self.baseline + self.value[node].sum(1)
+
+
+def load_sei_refiner(segment_card, name=DEFAULT_REFINER):
+    """The SEI refiner trained for the segmentation model of ``segment_card``, or None.
+
+    None when no refiner is registered under ``name`` or the registered one was trained
+    for another segmentation model (a fine-tuned network has other biases; retrain the
+    refiner for it with ``train/sei_refine.py``). A refiner whose file does not match its
+    card's sha256 is an error.
+    """
+    from mltem.registry import find_model, list_models
+
+    if segment_card is None:
+        return None
+    if not any(c.name == name for c in list_models()) and not str(name).endswith(".json"):
+        return None
+    card = find_model(name, task="segment-refine")
+    if card.extra.get("segment_model_sha256") != segment_card.sha256:
+        return None
+    with np.load(card.path, allow_pickle=False) as z:
+        return SeiRefiner({k: z[k] for k in z.files}, card=card)
+
+
+def refine_sei_rows(rows: list, profiles: dict, refiner: SeiRefiner, *, pixel_size_nm: float) -> np.ndarray:
+    """Subtract the refiner's correction from the SEI thickness of :func:`measure_movie` rows.
+
+    ``sei_thickness_nm`` (and its p10/p90, which the boundary shift moves alike) become
+    the refined values, ``sei_thickness_masks_nm`` keeps the value measured on the masks,
+    and ``sei_thickness_smoothed_nm`` is recomputed. Frames without an SEI stay NaN; a
+    correction never makes a layer thinner than a quarter of its mask-based value.
+
+    Returns
+    -------
+    numpy.ndarray
+        (frame,) corrections, nm (0 where there is no SEI).
+    """
+    from mltem.segment._measure import running_median
+
+    raw = np.array([r["sei_thickness_nm"] for r in rows], float)
+    corr = np.zeros(len(rows))
+    ok = np.isfinite(raw)
+    if ok.any():
+        x = refine_features(profiles, raw / pixel_size_nm)
+        c = refiner.predict(x) * pixel_size_nm
+        c = np.minimum(c, 0.75 * np.nan_to_num(raw))
+        corr = np.where(ok, c, 0.0)
+    smoothed = running_median(raw - corr, 3)
+    for r, v, c, s in zip(rows, raw, corr, smoothed):
+        r["sei_thickness_masks_nm"] = float(v)
+        r["sei_thickness_nm"] = float(v - c)
+        for k in ("sei_thickness_p10_nm", "sei_thickness_p90_nm"):
+            r[k] = float(r[k] - c)
+        r["sei_thickness_smoothed_nm"] = float(s)
+    return corr
