@@ -90,16 +90,20 @@ def test_tree_arrays_pointing_outside_are_refused():
     assert SeiRefiner(a).predict(np.array([[-1.0], [1.0]])).tolist() == [1.0, 2.0]
 
 
-def test_refine_rows_keeps_the_mask_value_and_never_goes_below_a_quarter():
+def test_refine_rows_keeps_the_mask_value_and_clips_the_correction_to_half():
     img, labels, psei = layer_movie()
     rows, _ = measure_movie(labels, pixel_size_nm=2.0, frame_time_s=1.0)
     a = {"feature": [0], "threshold": [0.0], "left": [0], "right": [0], "leaf": [True], "value": [0.0],
          "roots": [0], "baseline": 100.0, "n_features": refine_features(edge_profiles(img, labels, psei), [8] * 3).shape[1]}
     corr = refine_sei_rows(rows, edge_profiles(img, labels, psei), SeiRefiner(a), pixel_size_nm=2.0)
     np.testing.assert_allclose([r["sei_thickness_masks_nm"] for r in rows], 16.0)
-    np.testing.assert_allclose(corr, 12.0)  # 100 px asked, clipped to 3/4 of 16 nm
-    np.testing.assert_allclose([r["sei_thickness_nm"] for r in rows], 4.0)
-    np.testing.assert_allclose([r["sei_thickness_smoothed_nm"] for r in rows], 4.0)
+    np.testing.assert_allclose(corr, 8.0)  # 100 px asked, clipped to half of 16 nm
+    np.testing.assert_allclose([r["sei_thickness_nm"] for r in rows], 8.0)
+    np.testing.assert_allclose([r["sei_thickness_smoothed_nm"] for r in rows], 8.0)
+    rows, _ = measure_movie(labels, pixel_size_nm=2.0, frame_time_s=1.0)
+    a["baseline"] = -100.0  # thickening is clipped alike
+    refine_sei_rows(rows, edge_profiles(img, labels, psei), SeiRefiner(a), pixel_size_nm=2.0)
+    np.testing.assert_allclose([r["sei_thickness_nm"] for r in rows], 24.0)
 
 
 def test_shipped_refiner_belongs_to_the_shipped_network(tmp_path):
@@ -131,3 +135,27 @@ def test_refinement_fixes_a_held_out_faint_edge_movie():
     err = np.abs(np.array([r["sei_thickness_nm"] for r in rows]) / mv.sei_thickness_nm - 1)
     assert np.median(masks_err) > 0.2
     assert np.median(err) < 0.06 and (err <= 0.1).mean() >= 0.75
+
+
+def test_training_script_writes_a_refiner_the_registry_loads(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "train" / "sei_refine.py"
+    spec = importlib.util.spec_from_file_location("sei_refine", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    seg = load_segment_model("segment-unet")
+    examples = [mod.movie_example(9, i, seg) for i in range(3)]
+    x, y, g = mod.design(examples)
+    assert x.shape[0] == len(y) == len(g) and set(g) <= {0, 1, 2}
+    # the target: the mask-based thickness minus the simulator's truth, px, frames with both
+    oks = [np.isfinite(e["truth"]) & (e["truth"] > 0) & np.isfinite(e["got"]) for e in examples]
+    np.testing.assert_allclose(y, np.concatenate([(e["got"] - e["truth"])[ok] for e, ok in zip(examples, oks)]))
+    assert len(y) == sum(int(ok.sum()) for ok in oks) > 12
+    model, _ = mod.fit(x, y, g, folds=1)
+    ref = SeiRefiner.from_sklearn(model, x.shape[1])
+    card = mod.write(ref, tmp_path, "segment-sei-refine", seg.card, {"movies": 3}, {})
+    loaded = load_sei_refiner(seg.card, name=str(tmp_path / "segment-sei-refine.json"))
+    assert loaded is not None and loaded.card.sha256 == card.sha256
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), atol=1e-12)
