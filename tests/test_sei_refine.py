@@ -112,6 +112,7 @@ def test_shipped_refiner_belongs_to_the_shipped_network(tmp_path):
     assert ref is not None and ref.card.extra["segment_model_sha256"] == seg.sha256
     other = dataclasses.replace(seg, sha256="0" * 64)
     assert load_sei_refiner(other) is None  # a fine-tuned network gets no refiner of another's
+    assert load_sei_refiner(seg, name="no-such-refiner") is None
     # a refiner file that does not match its card is refused
     card = json.loads(ref.card.path.with_suffix(".json").read_text())
     (tmp_path / card["file"]).write_bytes(ref.card.path.read_bytes()[:-8] + b"12345678")

@@ -22,6 +22,8 @@ pickle is loaded.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -249,9 +251,11 @@ def load_sei_refiner(segment_card, name=DEFAULT_REFINER):
 
     if segment_card is None:
         return None
-    if not any(c.name == name for c in list_models()) and not str(name).endswith(".json"):
-        return None
-    card = find_model(name, task="segment-refine")
+    s = os.fspath(name)
+    bare = not (s.endswith((".json", ".npz")) or os.sep in s)
+    if bare and not any(c.name == s for c in list_models()):
+        return None  # no refiner registered: the mask-based thickness stands
+    card = find_model(s, task="segment-refine")
     if card.extra.get("segment_model_sha256") != segment_card.sha256:
         return None
     with np.load(card.path, allow_pickle=False) as z:
