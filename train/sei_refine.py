@@ -27,28 +27,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+#: The synthetic movies (mltem.segment._task.synthetic_movie): drawn like the network's
+#: training data, at the benchmark's frame size and length.
+MOVIES = dict(frames=12, size=256, open_fraction=0.3, pixel_size_nm=(2.5, 8.0), dose=(10.0, 700.0),
+              faint_edge_fraction=0.3, faint_edge_ratio=(0.6, 1.5))
 GBM = dict(max_iter=300, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=20, l2_regularization=1.0)
 
 
 def movie_example(seed: int, i: int, model) -> dict:
     """Profiles, mask-based and true SEI thickness (px) of synthetic movie ``i`` of ``seed``."""
-    from mltem.segment import measure_movie, segment_frames
-    from mltem.segment._refine import edge_profiles
-    from mltem.segment._task import faint_edge_contrast
-    from mltem.simulate import simulate_movie
+    from mltem.segment import edge_profiles, measure_movie, segment_frames
+    from mltem.segment._task import synthetic_movie
 
-    s = seed * 100003 + i
-    r = np.random.default_rng([s, 17])
-    kind = "open" if r.random() < 0.3 else "liquid"
-    px = float(r.uniform(2.5, 8.0))
-    dose = float(np.exp(r.uniform(np.log(10), np.log(700))))
-    contrast = faint_edge_contrast(r, (0.6, 1.5)) if kind == "liquid" and r.random() < 0.3 else None
-    mv = simulate_movie(12, (256, 256), kind=kind, seed=s, pixel_size_nm=px, dose=dose, contrast=contrast)
+    mv = synthetic_movie(seed, i, **MOVIES)
+    px = mv.pixel_size_nm
     labels, psei = segment_frames(mv.frames, model=model, tile=256, smooth_frames=3, sei_prob=True)
     rows, _ = measure_movie(labels, pixel_size_nm=px, frame_time_s=mv.frame_time_s)
     got = np.array([r["sei_thickness_nm"] for r in rows]) / px
     return {"profiles": edge_profiles(mv.frames, labels, psei), "got": got, "truth": mv.sei_thickness_nm / px,
-            "kind": kind, "dose": dose, "px": px}
+            "kind": mv.kind, "dose": mv.params["dose"], "px": px}
 
 
 def design(examples):

@@ -52,8 +52,8 @@ _ELECTRODE, _SEI, _LI, _BUBBLE = 1, 2, 3, 4
 
 def sei_probability(logits: np.ndarray) -> np.ndarray:
     """Softmax probability of the SEI class (channel 2) of (n, 5, y, x) logits, as uint8 (x 255)."""
-    lg = np.asarray(logits, np.float32)
-    e = np.exp(lg - lg.max(1, keepdims=True))
+    e = np.asarray(logits, np.float32) - np.max(logits, axis=1, keepdims=True)  # the one full-size temporary
+    np.exp(e, out=e)
     return (255 * e[:, _SEI] / e.sum(1)).astype(np.uint8)  # truncated, as the refiner was trained
 
 
@@ -82,8 +82,8 @@ def _frame_profile(img, labels, psei, nb, lo):
     s = np.bincount(b, img[sel], nb)
     q = np.bincount(b, psei[sel], nb)
     bg = labels == 0
-    core = bg & ~ndi.binary_dilation(~bg, _S8, iterations=8)
     if bg.sum() > 200:
+        core = bg & ~ndi.binary_dilation(~bg, _S8, iterations=8)
         level = float(np.median(img[core])) if core.any() else np.nan
     else:
         level = float(np.median(img[dist > 20])) if (dist > 20).any() else np.nan

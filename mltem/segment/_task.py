@@ -15,7 +15,8 @@ from mltem.segment._preprocess import NORMALISATION, normalise_frames, stack_nei
 from mltem.simulate._movie import CLASSES, simulate_movie
 from mltem.training import Task
 
-__all__ = ["CLASS_WEIGHTS", "LOSS_DEFAULTS", "SegmentTask", "synthetic_training_set", "ce_dice_loss", "loss_settings"]
+__all__ = ["CLASS_WEIGHTS", "LOSS_DEFAULTS", "SegmentTask", "synthetic_movie", "synthetic_training_set", "ce_dice_loss",
+           "loss_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -83,22 +84,33 @@ def synthetic_training_set(
     """
     xs, ys = [], []
     for i in range(n_movies):
-        s = seed * 100003 + i
-        r = np.random.default_rng([s, 17])
-        kind = "open" if r.random() < open_fraction else "liquid"
-        px = float(r.uniform(*pixel_size_nm))
-        d = float(np.exp(r.uniform(np.log(dose[0]), np.log(dose[1]))))
-        sei_max_nm = None
-        if thin_sei_fraction > 0 and r.random() < thin_sei_fraction:
-            sei_max_nm = float(r.uniform(*thin_sei_px)) * px
-        contrast = None
-        if faint_edge_fraction > 0 and kind == "liquid" and r.random() < faint_edge_fraction:
-            contrast = faint_edge_contrast(r, faint_edge_ratio)
-        m = simulate_movie(frames, (size, size), kind=kind, seed=s, pixel_size_nm=px, dose=d,
-                           dark_lithium_probability=dark_lithium_probability, sei_max_nm=sei_max_nm, contrast=contrast)
+        m = synthetic_movie(seed, i, frames=frames, size=size, open_fraction=open_fraction, pixel_size_nm=pixel_size_nm,
+                            dose=dose, dark_lithium_probability=dark_lithium_probability,
+                            thin_sei_fraction=thin_sei_fraction, thin_sei_px=thin_sei_px,
+                            faint_edge_fraction=faint_edge_fraction, faint_edge_ratio=faint_edge_ratio)
         xs.append(stack_neighbours(normalise_frames(m.frames), neighbours=neighbours).astype(dtype))
         ys.append(m.masks)
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def synthetic_movie(seed: int, i: int, *, frames: int, size: int, open_fraction: float, pixel_size_nm, dose,
+                    dark_lithium_probability: float = 0.15, thin_sei_fraction: float = 0.0, thin_sei_px=(3.0, 12.0),
+                    faint_edge_fraction: float = 0.0, faint_edge_ratio=(0.6, 1.5)):
+    """Movie ``i`` of the random set drawn from ``seed`` (:func:`synthetic_training_set`
+    describes the choices), as a :class:`mltem.simulate.SyntheticMovie`."""
+    s = seed * 100003 + i
+    r = np.random.default_rng([s, 17])
+    kind = "open" if r.random() < open_fraction else "liquid"
+    px = float(r.uniform(*pixel_size_nm))
+    d = float(np.exp(r.uniform(np.log(dose[0]), np.log(dose[1]))))
+    sei_max_nm = None
+    if thin_sei_fraction > 0 and r.random() < thin_sei_fraction:
+        sei_max_nm = float(r.uniform(*thin_sei_px)) * px
+    contrast = None
+    if faint_edge_fraction > 0 and kind == "liquid" and r.random() < faint_edge_fraction:
+        contrast = faint_edge_contrast(r, faint_edge_ratio)
+    return simulate_movie(frames, (size, size), kind=kind, seed=s, pixel_size_nm=px, dose=d,
+                          dark_lithium_probability=dark_lithium_probability, sei_max_nm=sei_max_nm, contrast=contrast)
 
 
 def faint_edge_contrast(rng, ratio=(0.6, 1.5)) -> dict:
