@@ -64,7 +64,7 @@ def evaluate(movies, predict, refiner=None):
     from mltem.segment import edge_profiles, measure_movie, refine_sei_rows
 
     inter, union, truth = np.zeros(5), np.zeros(5), np.zeros(5)
-    sei_err, sei_err_s = [], []
+    sei_err, sei_err_s, bound_ok, bound_rel = [], [], [], []
     t = t_refine = 0.0
     n = 0
     for m in movies:
@@ -89,8 +89,24 @@ def evaluate(movies, predict, refiner=None):
             got = np.array([r[key] for r in rows], float)
             err = np.abs(got[ok] - m.sei_thickness_nm[ok]) / m.sei_thickness_nm[ok]
             acc += [float(e) if np.isfinite(e) else 1.0 for e in err]  # a missed SEI counts as 100 %
+        if refiner is not None and refiner.error_bound is not None:
+            got = np.array([r["sei_thickness_nm"] for r in rows], float)[ok]
+            bound = np.array([r["sei_thickness_err_nm"] for r in rows], float)[ok]
+            miss = ~(np.isfinite(got) & (got > 0))  # no SEI measured: no bound, counted as uncovered
+            bound_ok += list(~miss & (np.abs(got - m.sei_thickness_nm[ok]) <= np.nan_to_num(bound)))
+            bound_rel += list(np.where(miss, np.inf, bound / np.where(miss, 1.0, got)))  # inf: never "within 10 %"
     iou = np.where(truth > 0, inter / np.maximum(union, 1), np.nan)
     e, es = np.array(sei_err), np.array(sei_err_s)
+    bounded = {}
+    if bound_ok:
+        # the refiner's 90 % error bound: how often the truth lies within it, and the
+        # frames whose bound is at most 10 % of the value (reported as such by mltem
+        # segment) with the share of them that truly are within 10 %
+        sure = np.array(bound_rel) <= 0.10
+        bounded = {"sei_bound_coverage": round(float(np.mean(bound_ok)), 4),
+                   "sei_frames_bound_within_10pct": round(float(sure.mean()), 4),
+                   "sei_within_10pct_where_bound_within_10pct": round(float((e[sure] <= 0.10).mean()), 4) if sure.any() else None,
+                   "sei_within_10pct_where_bound_above_10pct": round(float((e[~sure] <= 0.10).mean()), 4) if (~sure).any() else None}
     return {
         "iou": {k: (round(float(v), 4) if np.isfinite(v) else None)
                 for k, v in zip(("electrolyte", "electrode", "SEI", "lithium", "bubble"), iou)},
@@ -102,6 +118,7 @@ def evaluate(movies, predict, refiner=None):
         "sei_rel_error_mean": round(float(e.mean()), 4),
         "sei_frames_within_10pct": round(float((e <= 0.10).mean()), 4),
         "sei_frames": int(len(e)),
+        **bounded,
         # the 3-frame running median of the per-frame thickness (metrics column
         # sei_thickness_smoothed_nm); the raw per-frame value above is the headline figure
         "sei_smoothed_rel_error_median": round(float(np.median(es)), 4),
@@ -227,6 +244,9 @@ def main() -> int:
               "held_out": {"liquid_movies": nl, "open_movies": no, "frames_per_movie": frames, "size": 256,
                            "seeds": f"{args.seed_base} + 1000 * dose index + i", "doses": list(DOSES)},
               "network": {}, "classical": {}}
+    # speed first, in a fresh process: after the accuracy runs (hundreds of movies and
+    # their logits in memory) torch eager ran 3-4x slower in one run of 2026-12-03
+    result["speed"] = speed(card, threads, 3 if args.quick else 10)
     net_all = []
     net_pred = cached(lambda f: segment_frames(f, model=card.path, tile=256, smooth_frames=3, sei_prob=True))
     cls_pred = cached(lambda f: classical_labels(f))
@@ -253,7 +273,6 @@ def main() -> int:
         sub = [m for m in movies if m.kind == kind]
         result["network"][f"all_in_range_{kind}"] = evaluate(sub, net_pred, refiner)
         result["classical"][f"all_in_range_{kind}"] = evaluate(sub, cls_pred)
-    result["speed"] = speed(card, threads, 3 if args.quick else 10)
     out = Path(args.json)
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -273,6 +292,8 @@ def main() -> int:
             "heldout_sei_refiner": result["sei_refiner"],
             "heldout_sei_frames_within_10pct_masks_only":
                 result["network"].get("all_in_range_masks_only", a)["sei_frames_within_10pct"],
+            **{f"heldout_{k}": a[k] for k in ("sei_bound_coverage", "sei_frames_bound_within_10pct",
+                                              "sei_within_10pct_where_bound_within_10pct") if k in a},
             "heldout_mean_iou_liquid": result["network"]["all_in_range_liquid"]["mean_iou"],
             "heldout_mean_iou_open": result["network"]["all_in_range_open"]["mean_iou"],
             "gflop_per_512x512_frame": result["speed"][0]["gflop_per_frame"],
@@ -300,6 +321,11 @@ def main() -> int:
         print(f"SEI thickness error, {label}: median {r['sei_rel_error_median']:.3f}, p90 {r['sei_rel_error_p90']:.3f}, "
               f"max {r['sei_rel_error_max']:.3f}, within 10 % {r['sei_frames_within_10pct']:.3f} of {r['sei_frames']} frames; "
               f"3-frame median: within 10 % {r['sei_smoothed_frames_within_10pct']:.3f}, p90 {r['sei_smoothed_rel_error_p90']:.3f}")
+    if "sei_bound_coverage" in a:
+        print(f"SEI 90 % error bound: covers the truth in {a['sei_bound_coverage']:.3f} of frames; "
+              f"{a['sei_frames_bound_within_10pct']:.3f} of frames have a bound <= 10 %, of them "
+              f"{a['sei_within_10pct_where_bound_within_10pct']} are within 10 % (the others: "
+              f"{a['sei_within_10pct_where_bound_above_10pct']})")
     for k in ("liquid", "open"):
         r = result["network"][f"all_in_range_{k}"]
         print(f"SEI thickness error, network, {k}: median {r['sei_rel_error_median']:.3f}, p90 {r['sei_rel_error_p90']:.3f}, "

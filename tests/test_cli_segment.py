@@ -90,6 +90,12 @@ def test_network_on_a_simulated_movie(sim_movie, tmp_path):
     # SEI class would give 0 or NaN.
     sei = np.array([float(r["sei_thickness_nm"]) for r in rows])
     np.testing.assert_allclose(sei, m.sei_thickness_nm, rtol=0.15)
+    # the refined value carries its 90 % error bound (at least the 0.25 px floor, 1 nm here)
+    err = np.array([float(r["sei_thickness_err_nm"]) for r in rows])
+    assert summary["parameters"]["sei_refine"] is True
+    assert np.isfinite(err).all() and (err >= 1.0 - 1e-9).all() and (err < 0.5 * sei).all()
+    share = summary["results"]["sei_frames_bound_within_10pct"]
+    assert share == pytest.approx(np.mean(err <= 0.1 * sei))
 
 
 def test_uncalibrated_movie_is_measured_in_pixels(tmp_path):

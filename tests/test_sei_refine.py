@@ -1,6 +1,7 @@
 """SEI-thickness refinement from the edge profile: the profile of a known layer, the tree
 evaluator against scikit-learn's, the shipped refiner's tie to the shipped network and its
-effect on a held-out movie whose electrode edge is fainter than its SEI."""
+effect on a held-out movie whose electrode edge is fainter than its SEI, and its 90 %
+error bound."""
 from __future__ import annotations
 
 import dataclasses
@@ -106,6 +107,32 @@ def test_refine_rows_keeps_the_mask_value_and_clips_the_correction_to_half():
     np.testing.assert_allclose([r["sei_thickness_nm"] for r in rows], 24.0)
 
 
+def _constant(value, n_features):
+    """A one-leaf ensemble predicting ``value`` everywhere."""
+    return SeiRefiner({"feature": [0], "threshold": [0.0], "left": [0], "right": [0], "leaf": [True], "value": [0.0],
+                       "roots": [0], "baseline": value, "n_features": n_features})
+
+
+def test_error_bound_in_nm_with_its_floor_and_none_without_one():
+    img, labels, psei = layer_movie()
+    prof = edge_profiles(img, labels, psei)
+    nf = refine_features(prof, [8] * 3).shape[1]
+    rows, _ = measure_movie(labels, pixel_size_nm=2.0, frame_time_s=1.0)
+    refine_sei_rows(rows, prof, _constant(0.0, nf), pixel_size_nm=2.0)
+    assert np.isnan([r["sei_thickness_err_nm"] for r in rows]).all()  # no bound: NaN, as measure_movie has it
+    ref = _constant(0.0, nf).with_bound(_constant(1.5, nf))
+    again = SeiRefiner(ref.arrays())  # stored and read back, as the .npz
+    assert again.error_bound is not None
+    rows, _ = measure_movie(labels, pixel_size_nm=2.0, frame_time_s=1.0)
+    refine_sei_rows(rows, prof, again, pixel_size_nm=2.0)
+    np.testing.assert_allclose([r["sei_thickness_err_nm"] for r in rows], 3.0)  # 1.5 px x 2 nm/px
+    rows, _ = measure_movie(labels, pixel_size_nm=2.0, frame_time_s=1.0)
+    refine_sei_rows(rows, prof, _constant(0.0, nf).with_bound(_constant(0.05, nf)), pixel_size_nm=2.0)
+    np.testing.assert_allclose([r["sei_thickness_err_nm"] for r in rows], 0.5)  # the 0.25 px floor
+    with pytest.raises(MltemError, match="another number of features"):
+        _constant(0.0, nf).with_bound(_constant(1.0, nf - 1))
+
+
 def test_shipped_refiner_belongs_to_the_shipped_network(tmp_path):
     seg = find_model("segment-unet", task="segment")
     ref = load_sei_refiner(seg)
@@ -136,6 +163,13 @@ def test_refinement_fixes_a_held_out_faint_edge_movie():
     err = np.abs(np.array([r["sei_thickness_nm"] for r in rows]) / mv.sei_thickness_nm - 1)
     assert np.median(masks_err) > 0.2
     assert np.median(err) < 0.06 and (err <= 0.1).mean() >= 0.75
+    # the 90 % bound: the truth lies within it on this movie (measured: 11 of 12 frames),
+    # and the frames it calls within 10 % are
+    got = np.array([r["sei_thickness_nm"] for r in rows])
+    bound = np.array([r["sei_thickness_err_nm"] for r in rows])
+    assert (np.abs(got - mv.sei_thickness_nm) <= bound).mean() >= 0.75
+    sure = bound <= 0.1 * got
+    assert sure.any() and (err[sure] <= 0.1).all()
 
 
 def test_training_script_writes_a_refiner_the_registry_loads(tmp_path):
@@ -154,9 +188,17 @@ def test_training_script_writes_a_refiner_the_registry_loads(tmp_path):
     oks = [np.isfinite(e["truth"]) & (e["truth"] > 0) & np.isfinite(e["got"]) for e in examples]
     np.testing.assert_allclose(y, np.concatenate([(e["got"] - e["truth"])[ok] for e, ok in zip(examples, oks)]))
     assert len(y) == sum(int(ok.sum()) for ok in oks) > 12
-    model, _ = mod.fit(x, y, g, folds=1)
-    ref = SeiRefiner.from_sklearn(model, x.shape[1])
+    model, _, no_bound, _ = mod.fit(x, y, g, folds=1)
+    assert no_bound is None  # the bound learns from out-of-fold errors
+    model, oof_sd, bound, oof = mod.fit(x, y, g, folds=3)
+    assert oof_sd > 0 and bound.loss == "quantile"
+    by = mod.oof_by_thickness(x, y, oof)
+    assert sum(b["frames"] for b in by.values()) == len(y)
+    assert all(0 <= b["within_10pct"] <= 1 for b in by.values())
+    ref = SeiRefiner.from_sklearn(model, x.shape[1]).with_bound(SeiRefiner.from_sklearn(bound, x.shape[1]))
     card = mod.write(ref, tmp_path, "segment-sei-refine", seg.card, {"movies": 3}, {})
     loaded = load_sei_refiner(seg.card, name=str(tmp_path / "segment-sei-refine.json"))
     assert loaded is not None and loaded.card.sha256 == card.sha256
     np.testing.assert_allclose(loaded.predict(x), model.predict(x), atol=1e-12)
+    np.testing.assert_allclose(loaded.bound(x), np.maximum(bound.predict(x), 0.25), atol=1e-12)
+    assert [o["name"] for o in card.outputs] == ["correction_px", "error_bound_px"]

@@ -4,9 +4,11 @@ Synthetic 12-frame movies (256 x 256 px; 30 % open cells; 2.5-8 nm/px; dose log-
 in 10-700 e/px; 30 % of the liquid cells with a faint electrode edge, as in training the
 network) are segmented by the model; the edge profiles and the mask-based SEI thickness
 of every frame are the inputs, the thickness minus the simulator's truth (px) the
-target. A HistGradientBoostingRegressor is fitted and written as plain arrays
-(``<name>.npz``) with its card (``<name>.json``: sha256, the segmentation model's sha256,
-the recipe and the out-of-fold error).
+target. A HistGradientBoostingRegressor is fitted; a second one, fitted to the 90 %
+quantile of the absolute error left by the first one's out-of-fold corrections, gives
+each frame its error bound. Both are written as plain arrays (``<name>.npz``) with the
+card (``<name>.json``: sha256, the segmentation model's sha256, the recipe, the
+out-of-fold error and the bound's coverage).
 
 Run (the shipped refiner: movies 0-1799 of seed 556 and 600-1799 of seed 555)::
 
@@ -64,17 +66,55 @@ def design(examples):
     return np.concatenate(xs), np.concatenate(ys), np.array(gs)
 
 
+#: True SEI thickness bins, px, of the out-of-fold figures in the card.
+THICKNESS_BINS_PX = (0, 4, 6, 8, 12, 20, None)
+
+
 def fit(x, y, groups, *, folds: int = 5):
-    """The regressor on all frames, and the out-of-fold residual sd (folds by movie)."""
+    """The regressor on all frames, the out-of-fold residual sd (folds by movie), the
+    error-bound regressor (None with ``folds`` <= 1: it learns from out-of-fold errors)
+    and the out-of-fold corrections (zeros with ``folds`` <= 1).
+
+    The bound's target is the absolute error of the thickness corrected as
+    :func:`mltem.segment.refine_sei_rows` does (the out-of-fold correction, clipped to
+    half the mask-based value), its loss the :data:`BOUND_QUANTILE` quantile.
+    """
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.model_selection import GroupKFold
+
+    from mltem.segment._refine import BOUND_QUANTILE, THICKNESS_FEATURE
 
     oof = np.zeros_like(y)
     if folds > 1:
         for tr, te in GroupKFold(folds).split(x, y, groups):
             oof[te] = HistGradientBoostingRegressor(**GBM, random_state=0).fit(x[tr], y[tr]).predict(x[te])
     model = HistGradientBoostingRegressor(**GBM, random_state=0).fit(x, y)
-    return model, (float(np.std(y - oof)) if folds > 1 else None)
+    if folds <= 1:
+        return model, None, None, oof
+    half = 0.5 * x[:, THICKNESS_FEATURE]
+    err = np.abs(y - np.clip(oof, -half, half))
+    bound = HistGradientBoostingRegressor(**GBM, loss="quantile", quantile=BOUND_QUANTILE, random_state=0).fit(x, err)
+    return model, float(np.std(y - oof)), bound, oof
+
+
+def oof_by_thickness(x, y, oof) -> dict:
+    """Share of frames within 10 % of the truth after the out-of-fold correction (and on
+    the masks alone), per bin of true thickness (:data:`THICKNESS_BINS_PX`)."""
+    from mltem.segment._refine import THICKNESS_FEATURE
+
+    got = x[:, THICKNESS_FEATURE]
+    truth = got - y
+    half = 0.5 * got
+    refined = got - np.clip(oof, -half, half)
+    out = {}
+    for lo, hi in zip(THICKNESS_BINS_PX[:-1], THICKNESS_BINS_PX[1:]):
+        m = (truth >= lo) & (truth < (np.inf if hi is None else hi))
+        if m.any():
+            out[f"{lo}-{'' if hi is None else hi}px"] = {
+                "frames": int(m.sum()),
+                "within_10pct": round(float(np.mean(np.abs(refined[m] - truth[m]) <= 0.1 * truth[m])), 4),
+                "within_10pct_masks_only": round(float(np.mean(np.abs(got[m] - truth[m]) <= 0.1 * truth[m])), 4)}
+    return out
 
 
 def write(refiner, out: Path, name: str, segment_card, recipe: dict, metrics: dict):
@@ -91,11 +131,13 @@ def write(refiner, out: Path, name: str, segment_card, recipe: dict, metrics: di
         name=name, task="segment-refine", file=p.name, sha256=sha256_file(p),
         inputs=[{"name": "features", "shape": ["frame", refiner.n_features], "dtype": "float64",
                  "normalisation": "mltem.segment._refine.refine_features (edge profiles pooled over 12 frames)"}],
-        outputs=[{"name": "correction_px", "shape": ["frame"], "dtype": "float64"}],
+        outputs=[{"name": "correction_px", "shape": ["frame"], "dtype": "float64"}]
+        + ([{"name": "error_bound_px", "shape": ["frame"], "dtype": "float64"}] if refiner.error_bound is not None else []),
         recipe=recipe, metrics=metrics, opset=0,
         created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         extra={"segment_model": segment_card.name, "segment_model_sha256": segment_card.sha256,
-               "format": "npz arrays of a gradient-boosted tree ensemble (mltem.segment._refine.SeiRefiner)"},
+               "format": "npz arrays of gradient-boosted tree ensembles, the correction and (bound_*) its error bound "
+                         "(mltem.segment._refine.SeiRefiner)"},
     )
     card.write(out / f"{name}.json")
     return card
@@ -114,7 +156,7 @@ def main(argv=None) -> int:
         ap.error("give one --movies a:b per --seed")
     os.environ.setdefault("MLTEM_PROGRESS", "0")
     from mltem.segment import load_segment_model
-    from mltem.segment._refine import SeiRefiner
+    from mltem.segment._refine import BOUND_QUANTILE, THICKNESS_FEATURE, SeiRefiner
 
     seg = load_segment_model(a.model)
     t0 = time.time()
@@ -127,14 +169,25 @@ def main(argv=None) -> int:
                 print(f"{len(examples)} movies, {time.time() - t0:.0f} s", flush=True)
     t_data = time.time() - t0
     x, y, g = design(examples)
-    model, oof_sd = fit(x, y, g, folds=a.folds)
+    model, oof_sd, bound, oof = fit(x, y, g, folds=a.folds)
     refiner = SeiRefiner.from_sklearn(model, x.shape[1])
     parity = float(np.abs(refiner.predict(x) - model.predict(x)).max())
+    extra = {}
+    if bound is not None:
+        refiner = refiner.with_bound(SeiRefiner.from_sklearn(bound, x.shape[1]))
+        half = 0.5 * x[:, THICKNESS_FEATURE]
+        err = np.abs(y - np.clip(refiner.predict(x), -half, half))
+        extra = {"bound_quantile": BOUND_QUANTILE,
+                 "bound_coverage_in_sample": round(float(np.mean(err <= refiner.bound(x))), 4),
+                 "oof_by_true_thickness": oof_by_thickness(x, y, oof)}
     recipe = {"seeds": a.seed, "movies": a.movies, "frames": int(len(y)), "n_movies": len(examples),
-              "regressor": {"HistGradientBoostingRegressor": GBM}, "data_s": round(t_data, 1),
+              "regressor": {"HistGradientBoostingRegressor": GBM},
+              "error_bound": {"HistGradientBoostingRegressor": {**GBM, "loss": "quantile", "quantile": BOUND_QUANTILE},
+                              "target": "absolute error after the out-of-fold correction"} if bound is not None else None,
+              "data_s": round(t_data, 1),
               "train_s": round(time.time() - t0 - t_data, 1)}
     metrics = {"target_sd_px": round(float(y.std()), 4), "oof_residual_sd_px": None if oof_sd is None else round(oof_sd, 4),
-               "parity_vs_sklearn_max": parity}
+               "parity_vs_sklearn_max": parity, **extra}
     card = write(refiner, a.out, a.name, seg.card, recipe, metrics)
     print(json.dumps({"card": str(a.out / f"{card.name}.json"), **metrics}, indent=1))
     return 0

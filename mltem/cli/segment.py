@@ -176,11 +176,16 @@ def _summary(rows, masks, px, dt):
     fin = np.isfinite(sei)
     frac = np.bincount(masks.ravel(), minlength=5)[:5] / masks.size
     vel = col("tip_velocity_nm_s")
+    err = col("sei_thickness_err_nm")
+    bounded = fin & np.isfinite(err)
     return {
         "n_frames": len(rows),
         "class_fractions": dict(zip(("electrolyte", "electrode", "SEI", "lithium", "bubble"), frac.round(5).tolist())),
         "sei_thickness_nm_first": round(float(sei[fin][0]), 3) if fin.any() else None,
         "sei_thickness_nm_last": round(float(sei[fin][-1]), 3) if fin.any() else None,
+        "sei_thickness_err_nm_median": round(float(np.median(err[bounded])), 3) if bounded.any() else None,
+        "sei_frames_bound_within_10pct": (round(float(np.mean(err[bounded] <= 0.1 * sei[bounded])), 4)
+                                          if bounded.any() else None),
         "lithium_area_nm2_last": float(col("lithium_area_nm2")[-1]),
         "dendrite_count_max": int(col("dendrite_count").max()),
         "longest_dendrite_nm_max": float(col("longest_dendrite_nm").max()),

@@ -27,7 +27,7 @@ _S8 = np.ones((3, 3), bool)
 
 METRIC_COLUMNS = [
     "frame", "time_s", "sei_thickness_nm", "sei_thickness_smoothed_nm", "sei_thickness_std_nm", "sei_thickness_p10_nm",
-    "sei_thickness_p90_nm", "sei_thickness_masks_nm",
+    "sei_thickness_p90_nm", "sei_thickness_masks_nm", "sei_thickness_err_nm",
     "lithium_area_nm2", "dendrite_count", "longest_dendrite_nm", "dendrite_skeleton_nm", "tip_velocity_nm_s",
     "dead_lithium_count", "bubble_count", "bubble_area_nm2",
 ]
@@ -413,7 +413,8 @@ def measure_movie(masks: np.ndarray, *, pixel_size_nm: float, frame_time_s: floa
         ``sei_thickness_smoothed_nm`` its 3-frame running median (:func:`running_median`:
         no growth law assumed; the raw series stays the reported value);
         ``sei_thickness_masks_nm`` equals ``sei_thickness_nm`` here and keeps the
-        mask-based value when :func:`mltem.segment.refine_sei_rows` refines it. NaN where undefined
+        mask-based value when :func:`mltem.segment.refine_sei_rows` refines it, which also
+        sets ``sei_thickness_err_nm`` (the refined value's 90 % error bound; NaN here). NaN where undefined
         (no electrode: no SEI thickness; no tracked dendrite: no velocity).
     dendrite_rows : list of dict
         One per dendrite per frame with the keys of :data:`DENDRITE_COLUMNS`.
@@ -453,6 +454,7 @@ def measure_movie(masks: np.ndarray, *, pixel_size_nm: float, frame_time_s: floa
             "time_s": t * frame_time_s,
             "sei_thickness_nm": _trimmed_mean(s),
             "sei_thickness_masks_nm": _trimmed_mean(s),
+            "sei_thickness_err_nm": np.nan,
             "sei_thickness_std_nm": float(s.std()) if s.size else np.nan,
             "sei_thickness_p10_nm": float(np.percentile(s, 10)) if s.size else np.nan,
             "sei_thickness_p90_nm": float(np.percentile(s, 90)) if s.size else np.nan,

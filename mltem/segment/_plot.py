@@ -54,7 +54,8 @@ def contact_sheet(frames, masks, *, time_s, pixel_size_nm: float, max_frames: in
 
 
 def metrics_figure(rows):
-    """SEI thickness (mean and 10-90 % band), lithium area, dendrites vs time."""
+    """SEI thickness (mean with its 90 % error bound where refined, and the 10-90 % band
+    along the electrode), lithium area, dendrites vs time."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +67,12 @@ def metrics_figure(rows):
         return np.array([r[k] for r in rows], float)
 
     fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
-    ax[0].plot(t, col("sei_thickness_nm"), "o-", ms=3, label="mean")
+    err = col("sei_thickness_err_nm") if rows and "sei_thickness_err_nm" in rows[0] else np.full(len(rows), np.nan)
+    if np.isfinite(err).any():
+        ax[0].errorbar(t, col("sei_thickness_nm"), yerr=err, fmt="o-", ms=3, capsize=2, elinewidth=0.8,
+                       label="mean (90 % error bound)")
+    else:
+        ax[0].plot(t, col("sei_thickness_nm"), "o-", ms=3, label="mean")
     if rows and "sei_thickness_smoothed_nm" in rows[0]:
         ax[0].plot(t, col("sei_thickness_smoothed_nm"), "-", lw=1, color="k", alpha=0.6, label="3-frame median")
     ax[0].fill_between(t, col("sei_thickness_p10_nm"), col("sei_thickness_p90_nm"), alpha=0.25, label="10-90 %")
