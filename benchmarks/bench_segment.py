@@ -245,7 +245,7 @@ def main() -> int:
                            "seeds": f"{args.seed_base} + 1000 * dose index + i", "doses": list(DOSES)},
               "network": {}, "classical": {}}
     # speed first, in a fresh process: after the accuracy runs (hundreds of movies and
-    # their logits in memory) torch eager ran 3-4x slower in one run of 2026-12-03
+    # their logits in memory) torch eager ran 3-4x slower in two runs of 2026-12-03
     result["speed"] = speed(card, threads, 3 if args.quick else 10)
     net_all = []
     net_pred = cached(lambda f: segment_frames(f, model=card.path, tile=256, smooth_frames=3, sei_prob=True))

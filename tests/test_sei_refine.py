@@ -23,6 +23,7 @@ from mltem.segment import (
     refine_sei_rows,
     segment_frames,
 )
+from mltem.segment._refine import THICKNESS_FEATURE
 from mltem.simulate import simulate_movie
 
 
@@ -52,6 +53,7 @@ def test_edge_profile_of_a_flat_layer_has_the_known_mass_thickness():
     nb = hi - lo
     np.testing.assert_allclose(x[0, :nb][(d > 0) & (d < 8)], -np.log(600 / 900), rtol=1e-6)
     np.testing.assert_allclose(x[:, -5:-2], [[8, 8, 0]] * 3)  # window median, frame value, departure
+    np.testing.assert_allclose(x[:, THICKNESS_FEATURE], 8)  # the column the clip and the bound's target read
     np.testing.assert_allclose(x[:, -2:], [[0, 2], [1, 1], [2, 0]])  # frames from the first / last
 
 
