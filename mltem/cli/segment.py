@@ -143,8 +143,12 @@ def run(args) -> int:
         results=results,
         models=models,
     )
+    bound = ""
+    if results["sei_thickness_err_nm_median"] is not None:
+        bound = (f" (90 % error bound: median {results['sei_thickness_err_nm_median']:.3g} nm, at most 10 % of the "
+                 f"value on {100 * results['sei_frames_bound_within_10pct']:.0f} % of frames)")
     print(f"{n} frames -> {out.path}/masks.hspy, metrics.csv; SEI {results['sei_thickness_nm_first']} -> "
-          f"{results['sei_thickness_nm_last']} nm; lithium {results['lithium_area_nm2_last']:.4g} nm^2; "
+          f"{results['sei_thickness_nm_last']} nm{bound}; lithium {results['lithium_area_nm2_last']:.4g} nm^2; "
           f"dendrites (max) {results['dendrite_count_max']}")
     return 0
 
