@@ -85,15 +85,15 @@ def evaluate(movies, predict, refiner=None):
             refine_sei_rows(rows, edge_profiles(m.frames, pred, psei), refiner, pixel_size_nm=m.pixel_size_nm)
             t_refine += time.perf_counter() - t0
         ok = np.isfinite(m.sei_thickness_nm) & (m.sei_thickness_nm > 0)
+        truth_nm = m.sei_thickness_nm[ok]
         for key, acc in (("sei_thickness_nm", sei_err), ("sei_thickness_smoothed_nm", sei_err_s)):
-            got = np.array([r[key] for r in rows], float)
-            err = np.abs(got[ok] - m.sei_thickness_nm[ok]) / m.sei_thickness_nm[ok]
-            acc += [float(e) if np.isfinite(e) else 1.0 for e in err]  # a missed SEI counts as 100 %
+            got = np.array([r[key] for r in rows], float)[ok]
+            acc += [float(e) if np.isfinite(e) else 1.0 for e in np.abs(got - truth_nm) / truth_nm]  # a missed SEI: 100 %
         if refiner is not None and refiner.error_bound is not None:
             got = np.array([r["sei_thickness_nm"] for r in rows], float)[ok]
             bound = np.array([r["sei_thickness_err_nm"] for r in rows], float)[ok]
             miss = ~(np.isfinite(got) & (got > 0))  # no SEI measured: no bound, counted as uncovered
-            bound_ok += list(~miss & (np.abs(got - m.sei_thickness_nm[ok]) <= np.nan_to_num(bound)))
+            bound_ok += list(~miss & (np.abs(got - truth_nm) <= np.nan_to_num(bound)))
             bound_rel += list(np.where(miss, np.inf, bound / np.where(miss, 1.0, got)))  # inf: never "within 10 %"
     iou = np.where(truth > 0, inter / np.maximum(union, 1), np.nan)
     e, es = np.array(sei_err), np.array(sei_err_s)

@@ -93,26 +93,24 @@ def test_tree_arrays_pointing_outside_are_refused():
     assert SeiRefiner(a).predict(np.array([[-1.0], [1.0]])).tolist() == [1.0, 2.0]
 
 
+def _constant(value, n_features):
+    """A one-leaf ensemble predicting ``value`` everywhere."""
+    return SeiRefiner({"feature": [0], "threshold": [0.0], "left": [0], "right": [0], "leaf": [True], "value": [0.0],
+                       "roots": [0], "baseline": value, "n_features": n_features})
+
+
 def test_refine_rows_keeps_the_mask_value_and_clips_the_correction_to_half():
     img, labels, psei = layer_movie()
     rows, _ = measure_movie(labels, pixel_size_nm=2.0, frame_time_s=1.0)
-    a = {"feature": [0], "threshold": [0.0], "left": [0], "right": [0], "leaf": [True], "value": [0.0],
-         "roots": [0], "baseline": 100.0, "n_features": refine_features(edge_profiles(img, labels, psei), [8] * 3).shape[1]}
-    corr = refine_sei_rows(rows, edge_profiles(img, labels, psei), SeiRefiner(a), pixel_size_nm=2.0)
+    nf = refine_features(edge_profiles(img, labels, psei), [8] * 3).shape[1]
+    corr = refine_sei_rows(rows, edge_profiles(img, labels, psei), _constant(100.0, nf), pixel_size_nm=2.0)
     np.testing.assert_allclose([r["sei_thickness_masks_nm"] for r in rows], 16.0)
     np.testing.assert_allclose(corr, 8.0)  # 100 px asked, clipped to half of 16 nm
     np.testing.assert_allclose([r["sei_thickness_nm"] for r in rows], 8.0)
     np.testing.assert_allclose([r["sei_thickness_smoothed_nm"] for r in rows], 8.0)
     rows, _ = measure_movie(labels, pixel_size_nm=2.0, frame_time_s=1.0)
-    a["baseline"] = -100.0  # thickening is clipped alike
-    refine_sei_rows(rows, edge_profiles(img, labels, psei), SeiRefiner(a), pixel_size_nm=2.0)
+    refine_sei_rows(rows, edge_profiles(img, labels, psei), _constant(-100.0, nf), pixel_size_nm=2.0)  # thickening alike
     np.testing.assert_allclose([r["sei_thickness_nm"] for r in rows], 24.0)
-
-
-def _constant(value, n_features):
-    """A one-leaf ensemble predicting ``value`` everywhere."""
-    return SeiRefiner({"feature": [0], "threshold": [0.0], "left": [0], "right": [0], "leaf": [True], "value": [0.0],
-                       "roots": [0], "baseline": value, "n_features": n_features})
 
 
 def test_error_bound_in_nm_with_its_floor_and_none_without_one():

@@ -82,7 +82,7 @@ def fit(x, y, groups, *, folds: int = 5):
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.model_selection import GroupKFold
 
-    from mltem.segment._refine import BOUND_QUANTILE, THICKNESS_FEATURE
+    from mltem.segment._refine import BOUND_QUANTILE, THICKNESS_FEATURE, clip_correction
 
     oof = np.zeros_like(y)
     if folds > 1:
@@ -91,8 +91,7 @@ def fit(x, y, groups, *, folds: int = 5):
     model = HistGradientBoostingRegressor(**GBM, random_state=0).fit(x, y)
     if folds <= 1:
         return model, None, None, oof
-    half = 0.5 * x[:, THICKNESS_FEATURE]
-    err = np.abs(y - np.clip(oof, -half, half))
+    err = np.abs(y - clip_correction(oof, x[:, THICKNESS_FEATURE]))
     bound = HistGradientBoostingRegressor(**GBM, loss="quantile", quantile=BOUND_QUANTILE, random_state=0).fit(x, err)
     return model, float(np.std(y - oof)), bound, oof
 
@@ -100,12 +99,11 @@ def fit(x, y, groups, *, folds: int = 5):
 def oof_by_thickness(x, y, oof) -> dict:
     """Share of frames within 10 % of the truth after the out-of-fold correction (and on
     the masks alone), per bin of true thickness (:data:`THICKNESS_BINS_PX`)."""
-    from mltem.segment._refine import THICKNESS_FEATURE
+    from mltem.segment._refine import THICKNESS_FEATURE, clip_correction
 
     got = x[:, THICKNESS_FEATURE]
     truth = got - y
-    half = 0.5 * got
-    refined = got - np.clip(oof, -half, half)
+    refined = got - clip_correction(oof, got)
     out = {}
     for lo, hi in zip(THICKNESS_BINS_PX[:-1], THICKNESS_BINS_PX[1:]):
         m = (truth >= lo) & (truth < (np.inf if hi is None else hi))
@@ -156,7 +154,7 @@ def main(argv=None) -> int:
         ap.error("give one --movies a:b per --seed")
     os.environ.setdefault("MLTEM_PROGRESS", "0")
     from mltem.segment import load_segment_model
-    from mltem.segment._refine import BOUND_QUANTILE, THICKNESS_FEATURE, SeiRefiner
+    from mltem.segment._refine import BOUND_QUANTILE, THICKNESS_FEATURE, SeiRefiner, clip_correction
 
     seg = load_segment_model(a.model)
     t0 = time.time()
@@ -175,8 +173,7 @@ def main(argv=None) -> int:
     extra = {}
     if bound is not None:
         refiner = refiner.with_bound(SeiRefiner.from_sklearn(bound, x.shape[1]))
-        half = 0.5 * x[:, THICKNESS_FEATURE]
-        err = np.abs(y - np.clip(refiner.predict(x), -half, half))
+        err = np.abs(y - clip_correction(refiner.predict(x), x[:, THICKNESS_FEATURE]))
         extra = {"bound_quantile": BOUND_QUANTILE,
                  "bound_coverage_in_sample": round(float(np.mean(err <= refiner.bound(x))), 4),
                  "oof_by_true_thickness": oof_by_thickness(x, y, oof)}

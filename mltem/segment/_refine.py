@@ -38,6 +38,7 @@ __all__ = [
     "PROFILE_BINS",
     "SeiRefiner",
     "THICKNESS_FEATURE",
+    "clip_correction",
     "edge_profiles",
     "load_sei_refiner",
     "refine_features",
@@ -59,6 +60,8 @@ BOUND_FLOOR_PX = 0.25
 _BOUND = "bound_"
 #: Column of :func:`refine_features` holding the frame's mask-based thickness, px.
 THICKNESS_FEATURE = -4
+#: Largest correction, as a fraction of the mask-based thickness (either way).
+CLIP_FRACTION = 0.5
 _S8 = np.ones((3, 3), bool)
 _ELECTRODE, _SEI, _LI, _BUBBLE = 1, 2, 3, 4
 
@@ -68,6 +71,14 @@ def sei_probability(logits: np.ndarray) -> np.ndarray:
     e = np.asarray(logits, np.float32) - np.max(logits, axis=1, keepdims=True)  # the one full-size temporary
     np.exp(e, out=e)
     return (255 * e[:, _SEI] / e.sum(1)).astype(np.uint8)  # truncated, as the refiner was trained
+
+
+def clip_correction(correction, thickness):
+    """``correction`` clipped to :data:`CLIP_FRACTION` of the mask-based ``thickness``
+    either way (same units; a NaN thickness allows none). The one rule for the shipped
+    correction and for the training targets of its error bound."""
+    limit = CLIP_FRACTION * np.nan_to_num(np.asarray(thickness, float))
+    return np.clip(correction, -limit, limit)
 
 
 def _frame_profile(img, labels, psei, nb, lo):
@@ -304,10 +315,10 @@ def refine_sei_rows(rows: list, profiles: dict, refiner: SeiRefiner, *, pixel_si
     the refined values, ``sei_thickness_masks_nm`` keeps the value measured on the masks,
     ``sei_thickness_smoothed_nm`` is recomputed and, where the refiner has an error bound,
     ``sei_thickness_err_nm`` is set (its :data:`BOUND_QUANTILE` bound on the error of the
-    refined value, nm). Frames without an SEI stay NaN; a
-    correction is clipped to half the mask-based value either way (on the training
-    movies the truth lies outside 0.5-1.5 times that value in 0.5 % of frames, mostly a
-    layer the masks nearly missed, where a large correction is more often wrong).
+    refined value, nm). Frames without an SEI stay NaN; a correction is clipped to half
+    the mask-based value either way (:func:`clip_correction`; on the training movies the
+    truth lies outside 0.5-1.5 times that value in 0.5 % of frames, mostly a layer the
+    masks nearly missed, where a large correction is more often wrong).
 
     Returns
     -------
@@ -322,10 +333,7 @@ def refine_sei_rows(rows: list, profiles: dict, refiner: SeiRefiner, *, pixel_si
     ok = np.isfinite(raw)
     if ok.any():
         x = refine_features(profiles, raw / pixel_size_nm)
-        c = refiner.predict(x) * pixel_size_nm
-        half = 0.5 * np.nan_to_num(raw)
-        c = np.clip(c, -half, half)
-        corr = np.where(ok, c, 0.0)
+        corr = np.where(ok, clip_correction(refiner.predict(x) * pixel_size_nm, raw), 0.0)
         b = refiner.bound(x)
         if b is not None:
             err = np.where(ok, b * pixel_size_nm, np.nan)

@@ -125,18 +125,21 @@ def _init_weights(net, path, net_config: dict, calibration) -> None:
     if p.suffix in (".onnx", ".json") or (p.name == str(path) and not p.suffix and not p.exists()):  # a shipped model: name, card or .onnx
         from mltem.infer import OnnxModel
 
-        source = OnnxModel(str(path))
-        src_net = {**get_task(source.card.task).default_net, **(source.card.recipe or {}).get("config", {}).get("net", {})}
-        where = source.card.path
+        model = OnnxModel(str(path))
+        src_net = {**get_task(model.card.task).default_net, **(model.card.recipe or {}).get("config", {}).get("net", {})}
+        where = model.card.path
+
+        def load():
+            weights_from_onnx(net, model, calibration)
     else:
-        source = load_checkpoint(path)
-        src_net, where = source["net"], path
+        ckpt = load_checkpoint(path)
+        src_net, where = ckpt["net"], path
+
+        def load():
+            net.load_state_dict(ckpt["state_dict"])
     if src_net != net_config:
         raise MltemError(f"cannot fine-tune from it: its network {src_net} differs from the config's {net_config}", path=where)
-    if isinstance(source, dict):
-        net.load_state_dict(source["state_dict"])
-    else:
-        weights_from_onnx(net, source, calibration)
+    load()
     log.info("initialised the network from %s", where)
 
 
