@@ -23,7 +23,7 @@ from mltem.segment import (
     refine_sei_rows,
     segment_frames,
 )
-from mltem.segment._refine import THICKNESS_FEATURE
+from mltem.segment._refine import THICKNESS_FEATURE, _dilate
 from mltem.simulate import simulate_movie
 
 
@@ -66,6 +66,17 @@ def test_edge_profile_skips_surface_without_sei_and_frames_without_electrode():
     lo, _ = PROFILE_BINS
     inside = p["n"][0][: -lo]  # electrode bins: only rows 4..47 (borders and bare surface left out)
     assert inside.max() == 44
+
+
+def test_square_dilation_equals_iterated_8_connected_dilation():
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(3)
+    for density in (0.002, 0.05, 0.5):
+        m = rng.random((61, 47)) < density
+        m[0, 5] = m[-1, -1] = True  # on the border: nothing may enter from outside
+        for r in (1, 3, 8):
+            assert np.array_equal(_dilate(m, r), ndi.binary_dilation(m, np.ones((3, 3), bool), iterations=r))
 
 
 def test_tree_evaluator_matches_sklearn():

@@ -81,6 +81,13 @@ def clip_correction(correction, thickness):
     return np.clip(correction, -limit, limit)
 
 
+def _dilate(mask, r: int = 1):
+    """``mask`` dilated ``r`` times by the 8-connected 3 x 3 element (nothing enters from
+    outside the frame): a (2r + 1)-square maximum filter, the same pixels as
+    ``ndi.binary_dilation(mask, _S8, iterations=r)`` in a fraction of the time."""
+    return ndi.maximum_filter(mask, size=2 * r + 1, mode="constant", cval=0)
+
+
 def _frame_profile(img, labels, psei, nb, lo):
     electrode = labels == _ELECTRODE
     if not electrode.any() or electrode.all():
@@ -92,10 +99,10 @@ def _frame_profile(img, labels, psei, nb, lo):
     iy = np.where(electrode, i_in[0], i_out[0])
     ix = np.where(electrode, i_in[1], i_out[1])
     # Keep pixels whose nearest surface point (across the electrode boundary) carries SEI.
-    covered_e = electrode & ndi.binary_dilation(sei, _S8)
-    covered_s = sei & ndi.binary_dilation(electrode, _S8)
+    covered_e = electrode & _dilate(sei)
+    covered_s = sei & _dilate(electrode)
     ok = np.where(electrode, covered_s[iy, ix], covered_e[iy, ix])
-    ok &= ~ndi.binary_dilation((labels == _LI) | (labels == _BUBBLE), _S8, iterations=3)
+    ok &= ~_dilate((labels == _LI) | (labels == _BUBBLE), 3)
     ok[:4] = ok[-4:] = False
     ok[:, :4] = ok[:, -4:] = False
     sel = ok & (dist >= lo) & (dist < lo + nb)
@@ -107,7 +114,7 @@ def _frame_profile(img, labels, psei, nb, lo):
     q = np.bincount(b, psei[sel], nb)
     bg = labels == 0
     if bg.sum() > 200:
-        core = bg & ~ndi.binary_dilation(~bg, _S8, iterations=8)
+        core = bg & ~_dilate(~bg, 8)
         level = float(np.median(img[core])) if core.any() else np.nan
     else:
         level = float(np.median(img[dist > 20])) if (dist > 20).any() else np.nan
