@@ -62,7 +62,6 @@ _BOUND = "bound_"
 THICKNESS_FEATURE = -4
 #: Largest correction, as a fraction of the mask-based thickness (either way).
 CLIP_FRACTION = 0.5
-_S8 = np.ones((3, 3), bool)
 _ELECTRODE, _SEI, _LI, _BUBBLE = 1, 2, 3, 4
 
 
@@ -84,7 +83,7 @@ def clip_correction(correction, thickness):
 def _dilate(mask, r: int = 1):
     """``mask`` dilated ``r`` times by the 8-connected 3 x 3 element (nothing enters from
     outside the frame): a (2r + 1)-square maximum filter, the same pixels as
-    ``ndi.binary_dilation(mask, _S8, iterations=r)`` in a fraction of the time."""
+    ``ndi.binary_dilation(mask, np.ones((3, 3), bool), iterations=r)`` in a fraction of the time."""
     return ndi.maximum_filter(mask, size=2 * r + 1, mode="constant", cval=0)
 
 
