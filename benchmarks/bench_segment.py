@@ -34,10 +34,12 @@ sys.path.insert(0, str(ROOT))
 
 DOSES = (15.0, 60.0, 250.0)
 EXTRAPOLATION_DOSE = 600.0
+SHARP_EDGE = {"ramp_px": 0.0}  # a step electrode edge (full mass-thickness at the boundary)
 HELD_OUT_SEED = 7_000_000  # first seed of the held-out movies (8,000,000+: the selection set)
 
 
-def held_out(n_liquid: int, n_open: int, frames: int, size: int, dose: float, seed0: int):
+def held_out(n_liquid: int, n_open: int, frames: int, size: int, dose: float, seed0: int, electrode_edge=None):
+    """The benchmark's movies; ``electrode_edge`` (liquid cells) replaces the drawn edge profile."""
     from mltem.simulate import simulate_movie
 
     out = []
@@ -45,7 +47,9 @@ def held_out(n_liquid: int, n_open: int, frames: int, size: int, dose: float, se
         kind = "liquid" if i < n_liquid else "open"
         rng = np.random.default_rng([seed0, i])
         px = float(rng.uniform(3.0, 7.0))
-        out.append(simulate_movie(frames, (size, size), kind=kind, seed=seed0 + i, dose=dose, pixel_size_nm=px))
+        edge = electrode_edge if kind == "liquid" else None
+        out.append(simulate_movie(frames, (size, size), kind=kind, seed=seed0 + i, dose=dose, pixel_size_nm=px,
+                                  electrode_edge=edge))
     return out
 
 
@@ -273,6 +277,14 @@ def main() -> int:
         sub = [m for m in movies if m.kind == kind]
         result["network"][f"all_in_range_{kind}"] = evaluate(sub, net_pred, refiner)
         result["classical"][f"all_in_range_{kind}"] = evaluate(sub, cls_pred)
+    # the same liquid cells with a step edge (a patterned film electrode; the generator draws
+    # a wedge, and training saw steps only from stage 11 on)
+    sharp = [m for k, dose in enumerate(DOSES)
+             for m in held_out(nl, 0, frames, 256, dose, args.seed_base + 1000 * k, electrode_edge=SHARP_EDGE)]
+    result["network"]["sharp_edge_liquid"] = evaluate(sharp, net_pred, refiner)
+    if refiner is not None:
+        result["network"]["sharp_edge_liquid_masks_only"] = evaluate(sharp, net_pred)
+    result["truth_masks_sharp_edge_liquid"] = evaluate(sharp, None)
     out = Path(args.json)
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -330,6 +342,13 @@ def main() -> int:
         r = result["network"][f"all_in_range_{k}"]
         print(f"SEI thickness error, network, {k}: median {r['sei_rel_error_median']:.3f}, p90 {r['sei_rel_error_p90']:.3f}, "
               f"max {r['sei_rel_error_max']:.3f}, within 10 % {r['sei_frames_within_10pct']:.3f} of {r['sei_frames']} frames")
+    for k in ("sharp_edge_liquid", "sharp_edge_liquid_masks_only"):
+        if k in result["network"]:
+            r = result["network"][k]
+            label = "refined" if r["sei_refined"] else "masks only"
+            print(f"liquid cells with a step electrode edge, {label}: mean IoU "
+                  f"{r['mean_iou']:.3f}, SEI err median {r['sei_rel_error_median']:.3f}, p90 {r['sei_rel_error_p90']:.3f}, "
+                  f"within 10 % {r['sei_frames_within_10pct']:.3f} of {r['sei_frames']} frames")
     print(f"\n{'frame':>10} {'GFLOP':>6} {'torch fps':>10} {'onnx fps':>9} {'pipeline':>9} {'speed-up':>9}")
     for r in result["speed"]:
         print(f"{r['frame']:>10} {r['gflop_per_frame']:>6} {r['torch_eager_fps']:>10} {r['onnx_fps']:>9} "

@@ -551,6 +551,26 @@ def test_training_set_with_faint_electrode_edges():
         assert 0.6 - 1e-9 <= ratio and (ratio <= 1.5 + 1e-9 or c["sei"] == 0.6)
 
 
+def test_training_set_with_sharp_electrode_edges():
+    # sharp_edge_fraction = 0 gives the movies of before; 1 gives every liquid cell without a
+    # faint edge a step-like one (60-100 % of the electrode's mass-thickness at the boundary)
+    from mltem.segment._task import sharp_edge_profile, synthetic_movie
+
+    kw = {"frames": 1, "size": 48, "open_fraction": 0.0, "pixel_size_nm": (2.5, 8.0), "dose": (10.0, 400.0)}
+    for i in range(3):
+        a = synthetic_movie(4, i, **kw)
+        b = synthetic_movie(4, i, **kw, sharp_edge_fraction=0.0)
+        assert np.array_equal(a.frames, b.frames)
+        c = synthetic_movie(4, i, **kw, sharp_edge_fraction=1.0)
+        assert np.array_equal(a.masks, c.masks) and not np.array_equal(a.frames, c.frames)
+        assert 0.6 <= c.params["electrode_edge"]["floor"] <= 1.0 and c.params["electrode_edge"]["ramp_px"] <= 3.0
+        # a faint edge keeps its wedge (its contrast is defined by the wedge's 35 %)
+        f = synthetic_movie(4, i, **kw, faint_edge_fraction=1.0, sharp_edge_fraction=1.0)
+        assert f.params["electrode_edge"]["floor"] == 0.35
+    e = sharp_edge_profile(np.random.default_rng(0))
+    assert set(e) == {"ramp_px", "floor"}
+
+
 def test_segment_augmentation_keeps_the_normalised_range():
     # albumentations' RandomBrightnessContrast clips float images to [0, 1]; ours must
     # keep values below 0 (everything darker than the median) and above 1.

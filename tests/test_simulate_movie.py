@@ -141,6 +141,35 @@ def test_contrast_overrides_change_only_the_contrast():
         simulate_movie(1, (32, 32), seed=5, contrast={"sei": -1.0})
 
 
+def test_electrode_edge_override_gives_a_step_edge_and_changes_nothing_else():
+    kw = dict(n_frames=2, shape=(96, 96), seed=6, noise=False, electrode_fraction=0.5, edge_angle_deg=0.0)
+    a = simulate_movie(**kw)  # the drawn wedge: 35 % of the electrode's mass-thickness at the edge
+    assert a.params["electrode_edge"]["floor"] == 0.35 and 3 <= a.params["electrode_edge"]["ramp_px"] <= 15
+    b = simulate_movie(**kw, electrode_edge={"ramp_px": 0.0})
+    assert np.array_equal(a.masks, b.masks) and np.array_equal(a.sei_thickness_nm, b.sei_thickness_nm)
+    assert b.params["electrode_edge"]["ramp_px"] == 0.0 and b.params["contrast"] == a.params["contrast"]
+    el = a.masks[0] == 1
+    depth = ndi.distance_transform_edt(el)
+    deep = depth > 24  # beyond the wedge and the blur: the same full thickness in both
+    band = (depth > 4) & (depth <= 6)  # inside the wedge of the drawn edge
+    assert deep.any() and band.any()
+    assert_allclose(b.frames[0][deep], a.frames[0][deep], rtol=1e-5)
+    # the step is as dark at 4-6 px as deep inside (the same transmission up to the blur's tail
+    # and the texture); the wedge is lighter there
+    ratio_b = b.frames[0][band].mean() / b.frames[0][deep].mean()
+    ratio_a = a.frames[0][band].mean() / a.frames[0][deep].mean()
+    assert abs(ratio_b - 1) < 0.05 and ratio_a > ratio_b + 0.1
+    # a floor of 1 is a step too, whatever the ramp
+    c = simulate_movie(**kw, electrode_edge={"ramp_px": 10.0, "floor": 1.0})
+    assert_allclose(c.frames, b.frames, rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown electrode_edge key"):
+        simulate_movie(1, (32, 32), seed=5, electrode_edge={"width": 1.0})
+    with pytest.raises(ValueError, match="floor must be in"):
+        simulate_movie(1, (32, 32), seed=5, electrode_edge={"floor": 1.5})
+    with pytest.raises(ValueError, match="liquid cell only"):
+        simulate_movie(1, (32, 32), seed=5, kind="open", electrode_edge={"ramp_px": 0.0})
+
+
 def test_dissolving_lithium_stays_at_least_a_pixel_wide():
     from mltem.simulate._movie import _Dendrite, _dendrite_state
 

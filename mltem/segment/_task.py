@@ -35,6 +35,7 @@ DATA_DEFAULTS = {
     "thin_sei_px": [3.0, 12.0],
     "faint_edge_fraction": 0.0,
     "faint_edge_ratio": [0.6, 1.5],
+    "sharp_edge_fraction": 0.0,
     "loss": None,
 }
 
@@ -54,6 +55,7 @@ def synthetic_training_set(
     thin_sei_px=(3.0, 12.0),
     faint_edge_fraction: float = 0.0,
     faint_edge_ratio=(0.6, 1.5),
+    sharp_edge_fraction: float = 0.0,
     dtype=np.float32,
 ):
     """Network inputs and exact masks from ``n_movies`` random synthetic movies.
@@ -71,7 +73,11 @@ def synthetic_training_set(
     electrode/SEI boundary is a weak step or even a bright line (the edge lighter than
     the SEI) before the electrode darkens inwards. The generator's own prior gives such
     edges (ratio < 1.5) to about 18 % of the liquid cells and ratio < 1 to 4 %, where the
-    network placed the inner SEI surface inside the electrode. ``dtype``
+    network placed the inner SEI surface inside the electrode. A share
+    ``sharp_edge_fraction`` of the other liquid cells (drawn after that) gets a sharp
+    electrode edge (:func:`sharp_edge_profile`): the electrode reaches 60-100 % of its
+    mass-thickness at the boundary, as a patterned film does, where the generator draws
+    a wedge of 3-15 px from 35 %. ``dtype``
     of the inputs may be float16 to halve the memory of a large set (the normalised
     values lie in [-3, 3]).
 
@@ -87,7 +93,8 @@ def synthetic_training_set(
         m = synthetic_movie(seed, i, frames=frames, size=size, open_fraction=open_fraction, pixel_size_nm=pixel_size_nm,
                             dose=dose, dark_lithium_probability=dark_lithium_probability,
                             thin_sei_fraction=thin_sei_fraction, thin_sei_px=thin_sei_px,
-                            faint_edge_fraction=faint_edge_fraction, faint_edge_ratio=faint_edge_ratio)
+                            faint_edge_fraction=faint_edge_fraction, faint_edge_ratio=faint_edge_ratio,
+                            sharp_edge_fraction=sharp_edge_fraction)
         xs.append(stack_neighbours(normalise_frames(m.frames), neighbours=neighbours).astype(dtype))
         ys.append(m.masks)
     return np.concatenate(xs), np.concatenate(ys)
@@ -95,7 +102,7 @@ def synthetic_training_set(
 
 def synthetic_movie(seed: int, i: int, *, frames: int, size: int, open_fraction: float, pixel_size_nm, dose,
                     dark_lithium_probability: float = 0.15, thin_sei_fraction: float = 0.0, thin_sei_px=(3.0, 12.0),
-                    faint_edge_fraction: float = 0.0, faint_edge_ratio=(0.6, 1.5)):
+                    faint_edge_fraction: float = 0.0, faint_edge_ratio=(0.6, 1.5), sharp_edge_fraction: float = 0.0):
     """Movie ``i`` of the random set drawn from ``seed`` (:func:`synthetic_training_set`
     describes the choices), as a :class:`mltem.simulate.SyntheticMovie`."""
     s = seed * 100003 + i
@@ -109,8 +116,19 @@ def synthetic_movie(seed: int, i: int, *, frames: int, size: int, open_fraction:
     contrast = None
     if faint_edge_fraction > 0 and kind == "liquid" and r.random() < faint_edge_fraction:
         contrast = faint_edge_contrast(r, faint_edge_ratio)
+    edge = None
+    if sharp_edge_fraction > 0 and kind == "liquid" and contrast is None and r.random() < sharp_edge_fraction:
+        edge = sharp_edge_profile(r)
     return simulate_movie(frames, (size, size), kind=kind, seed=s, pixel_size_nm=px, dose=d,
-                          dark_lithium_probability=dark_lithium_probability, sei_max_nm=sei_max_nm, contrast=contrast)
+                          dark_lithium_probability=dark_lithium_probability, sei_max_nm=sei_max_nm, contrast=contrast,
+                          electrode_edge=edge)
+
+
+def sharp_edge_profile(rng) -> dict:
+    """A sharp electrode edge for ``simulate_movie(electrode_edge=...)``: 60-100 % of the
+    full mass-thickness at the boundary (the generator's wedge starts at 35 %), reached
+    within 0-3 px."""
+    return {"ramp_px": float(rng.uniform(0.0, 3.0)), "floor": float(rng.uniform(0.6, 1.0))}
 
 
 def faint_edge_contrast(rng, ratio=(0.6, 1.5)) -> dict:
@@ -263,7 +281,8 @@ class SegmentTask(Task):
             open_fraction=float(d["open_fraction"]), pixel_size_nm=tuple(d["pixel_size_nm"]), dose=tuple(d["dose"]),
             neighbours=neighbours, dark_lithium_probability=float(d["dark_lithium_probability"]),
             thin_sei_fraction=float(d["thin_sei_fraction"]), thin_sei_px=tuple(d["thin_sei_px"]),
-            faint_edge_fraction=float(d["faint_edge_fraction"]), faint_edge_ratio=tuple(d["faint_edge_ratio"]), dtype=np.float16,
+            faint_edge_fraction=float(d["faint_edge_fraction"]), faint_edge_ratio=tuple(d["faint_edge_ratio"]),
+            sharp_edge_fraction=float(d["sharp_edge_fraction"]), dtype=np.float16,
         )
         if d["labels"]:
             from mltem.segment._labels import load_labelled_frames, tile_pairs

@@ -271,6 +271,7 @@ def simulate_movie(
     noise: bool = True,
     dark_lithium_probability: float = 0.15,
     contrast: dict | None = None,
+    electrode_edge: dict | None = None,
 ) -> SyntheticMovie:
     """Simulate a labelled in-situ TEM movie of lithium plating.
 
@@ -321,6 +322,13 @@ def simulate_movie(
         random choice stays as it would be without them, so a training set can
         over-sample a rare contrast (an electrode edge no denser than its SEI) without
         changing anything else of the movie.
+    electrode_edge : dict, optional
+        Liquid cell: the electrode's thickness profile at its edge, replacing the drawn
+        one (as ``contrast``, nothing else changes). ``ramp_px`` (>= 0): the distance
+        over which the electrode reaches its full mass-thickness (drawn: 3-15 px; 0: a
+        step); ``floor`` (0-1): the share of it at the edge (default 0.35). A
+        lithographically patterned film electrode has a step edge; the drawn wedge is a
+        thinning film or a particle.
 
     Returns
     -------
@@ -376,7 +384,15 @@ def simulate_movie(
     params["edge_angle_deg"] = math.degrees(ang) % 360
     if kind == "liquid":
         geo = _LiquidGeometry(rng, h, w, T, ang, sei_px_t, electrode_fraction, n_dendrites, n_deposits, n_bubbles)
+        if electrode_edge:
+            unknown = sorted(set(electrode_edge) - {"ramp_px", "floor"})
+            if unknown:
+                raise ValueError(f"unknown electrode_edge key(s) {', '.join(unknown)}; known: ramp_px, floor")
+            geo.set_edge(**electrode_edge)
+        params["electrode_edge"] = {"ramp_px": float(geo.edge_ramp), "floor": float(geo.edge_floor)}
     else:
+        if electrode_edge:
+            raise ValueError("electrode_edge applies to the liquid cell only (the open cell's wire is a cylinder)")
         geo = _OpenGeometry(rng, h, w, T, ang, sei_px_t, n_dendrites)
 
     # Contrast parameters (mass-thickness, arbitrary units: transmission = exp(-m)).
@@ -498,6 +514,7 @@ class _LiquidGeometry:
         self.sei_var = _profile_1d(rng, 3, wavelengths=rng.uniform(0.2, 0.8, 3) * L, amplitude=rng.uniform(0.0, 0.35))
         self.sei_px_t = sei_px_t
         self.edge_ramp = rng.uniform(3, 15)
+        self.edge_floor = 0.35
         # Lithium: dendrites rooted on the edge; v (along-edge) positions inside the frame.
         v_span = corners @ self.tvec
         v_lo, v_hi = float(v_span.min()), float(v_span.max())
@@ -531,6 +548,17 @@ class _LiquidGeometry:
         # Liquid thickness: bulging windows (thicker in the middle of the cell).
         self.bulge = (rng.uniform(-0.5, 0.5, 2) * [h, w], rng.uniform(0.0, 0.6), rng.uniform(0.8, 2.0) * L)
         self.params = {"electrode_fraction": float(frac), "n_dendrites": nd, "n_deposits": ng, "n_bubbles": nb}
+
+    def set_edge(self, ramp_px: float | None = None, floor: float | None = None):
+        """Replace the electrode's edge profile (see ``simulate_movie(electrode_edge=...)``)."""
+        if ramp_px is not None:
+            if not (np.isfinite(ramp_px) and ramp_px >= 0):
+                raise ValueError(f"electrode_edge ramp_px must be finite and >= 0, got {ramp_px}")
+            self.edge_ramp = float(ramp_px)
+        if floor is not None:
+            if not (np.isfinite(floor) and 0 <= floor <= 1):
+                raise ValueError(f"electrode_edge floor must be in [0, 1], got {floor}")
+            self.edge_floor = float(floor)
 
     def contrast(self, rng, dark_p):
         e = rng.uniform(0.35, 1.0)
@@ -578,8 +606,9 @@ class _LiquidGeometry:
         m = np.where(sei, m * (1 + np.float32(c["sei"]) * (1 + np.float32(c["sei_texture"]) * sei_tex)), m)
         labels[sei] = _SEI
         # Electrode: thickness ramps up from the edge.
-        ramp = np.clip(-du / self.edge_ramp, 0, 1)
-        m = np.where(electrode, m + np.float32(c["electrode"]) * (0.35 + 0.65 * ramp), m)
+        ramp = np.clip(-du / self.edge_ramp, 0, 1) if self.edge_ramp > 0 else np.float32(1)
+        f = np.float32(self.edge_floor)
+        m = np.where(electrode, m + np.float32(c["electrode"]) * (f + (1 - f) * ramp), m)
         labels[electrode] = _ELECTRODE
         # Lithium: dendrites and globular deposits (displace electrolyte; outside the electrode).
         pts, rad, tips, longest = _dendrite_frame(self.dendrites, t, h, w, float(dyx[0]), float(dyx[1]))
