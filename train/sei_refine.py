@@ -1,8 +1,8 @@
 """Train the SEI-thickness refiner (mltem.segment._refine) for a segmentation model.
 
 Synthetic 12-frame movies (256 x 256 px; 30 % open cells; 2.5-8 nm/px; dose log-uniform
-in 10-700 e/px; 30 % of the liquid cells with a faint electrode edge and 40 % of the
-others with a sharp one, as in training the network) are segmented by the model; the edge profiles and the mask-based SEI thickness
+in 10-700 e/px; 30 % of the liquid cells with a faint electrode edge, as in training the
+network) are segmented by the model; the edge profiles and the mask-based SEI thickness
 of every frame are the inputs, the thickness minus the simulator's truth (px) the
 target. A HistGradientBoostingRegressor is fitted; a second one, fitted to the 90 %
 quantile of the absolute error left by the first one's out-of-fold corrections, gives
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 #: The synthetic movies (mltem.segment._task.synthetic_movie): drawn like the network's
 #: training data, at the benchmark's frame size and length.
 MOVIES = dict(frames=12, size=256, open_fraction=0.3, pixel_size_nm=(2.5, 8.0), dose=(10.0, 700.0),
-              faint_edge_fraction=0.3, faint_edge_ratio=(0.6, 1.5), sharp_edge_fraction=0.4)
+              faint_edge_fraction=0.3, faint_edge_ratio=(0.6, 1.5))
 GBM = dict(max_iter=300, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=20, l2_regularization=1.0)
 
 
