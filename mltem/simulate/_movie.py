@@ -384,12 +384,18 @@ def simulate_movie(
     params["edge_angle_deg"] = math.degrees(ang) % 360
     if kind == "liquid":
         geo = _LiquidGeometry(rng, h, w, T, ang, sei_px_t, electrode_fraction, n_dendrites, n_deposits, n_bubbles)
-        if electrode_edge:
-            unknown = sorted(set(electrode_edge) - {"ramp_px", "floor"})
+        edge = {"ramp_px": float(geo.edge_ramp), "floor": float(geo.edge_floor)}
+        if electrode_edge:  # overlaid on the drawn profile, as ``contrast``
+            unknown = sorted(set(electrode_edge) - set(edge))
             if unknown:
-                raise ValueError(f"unknown electrode_edge key(s) {', '.join(unknown)}; known: ramp_px, floor")
-            geo.set_edge(**electrode_edge)
-        params["electrode_edge"] = {"ramp_px": float(geo.edge_ramp), "floor": float(geo.edge_floor)}
+                raise ValueError(f"unknown electrode_edge key(s) {', '.join(unknown)}; known: {', '.join(edge)}")
+            edge.update({k: float(v) for k, v in electrode_edge.items()})
+            if not (np.isfinite(edge["ramp_px"]) and edge["ramp_px"] >= 0):
+                raise ValueError(f"electrode_edge ramp_px must be finite and >= 0, got {edge['ramp_px']}")
+            if not (np.isfinite(edge["floor"]) and 0 <= edge["floor"] <= 1):
+                raise ValueError(f"electrode_edge floor must be in [0, 1], got {edge['floor']}")
+            geo.edge_ramp, geo.edge_floor = edge["ramp_px"], edge["floor"]
+        params["electrode_edge"] = edge
     else:
         if electrode_edge:
             raise ValueError("electrode_edge applies to the liquid cell only (the open cell's wire is a cylinder)")
@@ -548,17 +554,6 @@ class _LiquidGeometry:
         # Liquid thickness: bulging windows (thicker in the middle of the cell).
         self.bulge = (rng.uniform(-0.5, 0.5, 2) * [h, w], rng.uniform(0.0, 0.6), rng.uniform(0.8, 2.0) * L)
         self.params = {"electrode_fraction": float(frac), "n_dendrites": nd, "n_deposits": ng, "n_bubbles": nb}
-
-    def set_edge(self, ramp_px: float | None = None, floor: float | None = None):
-        """Replace the electrode's edge profile (see ``simulate_movie(electrode_edge=...)``)."""
-        if ramp_px is not None:
-            if not (np.isfinite(ramp_px) and ramp_px >= 0):
-                raise ValueError(f"electrode_edge ramp_px must be finite and >= 0, got {ramp_px}")
-            self.edge_ramp = float(ramp_px)
-        if floor is not None:
-            if not (np.isfinite(floor) and 0 <= floor <= 1):
-                raise ValueError(f"electrode_edge floor must be in [0, 1], got {floor}")
-            self.edge_floor = float(floor)
 
     def contrast(self, rng, dark_p):
         e = rng.uniform(0.35, 1.0)
