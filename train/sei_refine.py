@@ -36,12 +36,12 @@ MOVIES = dict(frames=12, size=256, open_fraction=0.3, pixel_size_nm=(2.5, 8.0), 
 GBM = dict(max_iter=300, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=20, l2_regularization=1.0)
 
 
-def movie_example(seed: int, i: int, model) -> dict:
+def movie_example(seed: int, i: int, model, movies: dict = MOVIES) -> dict:
     """Profiles, mask-based and true SEI thickness (px) of synthetic movie ``i`` of ``seed``."""
     from mltem.segment import edge_profiles, measure_movie, segment_frames
     from mltem.segment._task import synthetic_movie
 
-    mv = synthetic_movie(seed, i, **MOVIES)
+    mv = synthetic_movie(seed, i, **movies)
     px = mv.pixel_size_nm
     labels, psei = segment_frames(mv.frames, model=model, tile=256, smooth_frames=3, sei_prob=True)
     rows, _ = measure_movie(labels, pixel_size_nm=px, frame_time_s=mv.frame_time_s)
@@ -149,6 +149,8 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default="segment-sei-refine")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--sharp-edge-fraction", type=float, default=0.0,
+                    help="fraction of the liquid cells drawn with a step electrode edge (the shipped refiner: 0)")
     a = ap.parse_args(argv)
     if len(a.seed) != len(a.movies):
         ap.error("give one --movies a:b per --seed")
@@ -156,13 +158,16 @@ def main(argv=None) -> int:
     from mltem.segment import load_segment_model
     from mltem.segment._refine import BOUND_QUANTILE, THICKNESS_FEATURE, SeiRefiner, clip_correction
 
+    if not 0.0 <= a.sharp_edge_fraction <= 1.0:
+        ap.error("--sharp-edge-fraction must lie in 0-1")
+    movies = {**MOVIES, "sharp_edge_fraction": a.sharp_edge_fraction} if a.sharp_edge_fraction else MOVIES
     seg = load_segment_model(a.model)
     t0 = time.time()
     examples = []
     for seed, rng in zip(a.seed, a.movies):
         lo, hi = (int(v) for v in rng.split(":"))
         for i in range(lo, hi):
-            examples.append(movie_example(seed, i, seg))
+            examples.append(movie_example(seed, i, seg, movies))
             if len(examples) % 100 == 0:
                 print(f"{len(examples)} movies, {time.time() - t0:.0f} s", flush=True)
     t_data = time.time() - t0
@@ -178,6 +183,7 @@ def main(argv=None) -> int:
                  "bound_coverage_in_sample": round(float(np.mean(err <= refiner.bound(x))), 4),
                  "oof_by_true_thickness": oof_by_thickness(x, y, oof)}
     recipe = {"seeds": a.seed, "movies": a.movies, "frames": int(len(y)), "n_movies": len(examples),
+              **({"sharp_edge_fraction": a.sharp_edge_fraction} if a.sharp_edge_fraction else {}),
               "regressor": {"HistGradientBoostingRegressor": GBM},
               "error_bound": {"HistGradientBoostingRegressor": {**GBM, "loss": "quantile", "quantile": BOUND_QUANTILE},
                               "target": "absolute error after the out-of-fold correction"} if bound is not None else None,
