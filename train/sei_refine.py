@@ -2,9 +2,9 @@
 
 Synthetic 12-frame movies (256 x 256 px; 30 % open cells; 2.5-8 nm/px; dose log-uniform
 in 10-700 e/px; 30 % of the liquid cells with a faint electrode edge, as in training the
-network) are segmented by the model; the edge profiles and the mask-based SEI thickness
-of every frame are the inputs, the thickness minus the simulator's truth (px) the
-target. A HistGradientBoostingRegressor is fitted; a second one, fitted to the 90 %
+network, and ``--sharp-edge-fraction`` of the others with a step edge) are segmented by
+the model; the edge profiles and the mask-based SEI thickness of every frame are the
+inputs, the thickness minus the simulator's truth (px) the target. A HistGradientBoostingRegressor is fitted; a second one, fitted to the 90 %
 quantile of the absolute error left by the first one's out-of-fold corrections, gives
 each frame its error bound. Both are written as plain arrays (``<name>.npz``) with the
 card (``<name>.json``: sha256, the segmentation model's sha256, the recipe, the
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
 
     if not 0.0 <= a.sharp_edge_fraction <= 1.0:
         ap.error("--sharp-edge-fraction must lie in 0-1")
-    movies = {**MOVIES, "sharp_edge_fraction": a.sharp_edge_fraction} if a.sharp_edge_fraction else MOVIES
+    movies = {**MOVIES, "sharp_edge_fraction": a.sharp_edge_fraction}  # 0 draws exactly MOVIES' movies
     seg = load_segment_model(a.model)
     t0 = time.time()
     examples = []
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
                  "bound_coverage_in_sample": round(float(np.mean(err <= refiner.bound(x))), 4),
                  "oof_by_true_thickness": oof_by_thickness(x, y, oof)}
     recipe = {"seeds": a.seed, "movies": a.movies, "frames": int(len(y)), "n_movies": len(examples),
-              **({"sharp_edge_fraction": a.sharp_edge_fraction} if a.sharp_edge_fraction else {}),
+              "sharp_edge_fraction": a.sharp_edge_fraction,
               "regressor": {"HistGradientBoostingRegressor": GBM},
               "error_bound": {"HistGradientBoostingRegressor": {**GBM, "loss": "quantile", "quantile": BOUND_QUANTILE},
                               "target": "absolute error after the out-of-fold correction"} if bound is not None else None,
