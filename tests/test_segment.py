@@ -554,7 +554,7 @@ def test_training_set_with_faint_electrode_edges():
 def test_training_set_with_sharp_electrode_edges():
     # sharp_edge_fraction = 0 gives the movies of before; 1 gives every liquid cell without a
     # faint edge a step-like one (60-100 % of the electrode's mass-thickness at the boundary)
-    from mltem.segment._task import sharp_edge_profile, synthetic_movie
+    from mltem.segment._task import movie_draws, sharp_edge_profile, synthetic_movie
 
     kw = {"frames": 1, "size": 48, "open_fraction": 0.0, "pixel_size_nm": (2.5, 8.0), "dose": (10.0, 400.0)}
     for i in range(3):
@@ -564,6 +564,9 @@ def test_training_set_with_sharp_electrode_edges():
         c = synthetic_movie(4, i, **kw, sharp_edge_fraction=1.0)
         assert np.array_equal(a.masks, c.masks) and not np.array_equal(a.frames, c.frames)
         assert 0.6 <= c.params["electrode_edge"]["floor"] <= 1.0 and c.params["electrode_edge"]["ramp_px"] <= 3.0
+        # the draws alone (no simulation) name the same edge, and none where the generator's stands
+        assert movie_draws(4, i, **kw, sharp_edge_fraction=1.0)["electrode_edge"] == c.params["electrode_edge"]
+        assert movie_draws(4, i, **kw)["electrode_edge"] is None
         # a faint edge keeps its wedge (its contrast is defined by the wedge's 35 %)
         f = synthetic_movie(4, i, **kw, faint_edge_fraction=1.0, sharp_edge_fraction=1.0)
         assert f.params["electrode_edge"]["floor"] == 0.35

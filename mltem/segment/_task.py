@@ -15,7 +15,7 @@ from mltem.segment._preprocess import NORMALISATION, normalise_frames, stack_nei
 from mltem.simulate._movie import CLASSES, simulate_movie
 from mltem.training import Task
 
-__all__ = ["CLASS_WEIGHTS", "LOSS_DEFAULTS", "SegmentTask", "synthetic_movie", "synthetic_training_set", "ce_dice_loss",
+__all__ = ["CLASS_WEIGHTS", "LOSS_DEFAULTS", "SegmentTask", "movie_draws", "synthetic_movie", "synthetic_training_set", "ce_dice_loss",
            "loss_settings"]
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,13 @@ def synthetic_training_set(
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def synthetic_movie(seed: int, i: int, *, frames: int, size: int, open_fraction: float, pixel_size_nm, dose,
-                    dark_lithium_probability: float = 0.15, thin_sei_fraction: float = 0.0, thin_sei_px=(3.0, 12.0),
-                    faint_edge_fraction: float = 0.0, faint_edge_ratio=(0.6, 1.5), sharp_edge_fraction: float = 0.0):
-    """Movie ``i`` of the random set drawn from ``seed`` (:func:`synthetic_training_set`
-    describes the choices), as a :class:`mltem.simulate.SyntheticMovie`."""
+def movie_draws(seed: int, i: int, *, open_fraction: float, pixel_size_nm, dose, thin_sei_fraction: float = 0.0,
+                thin_sei_px=(3.0, 12.0), faint_edge_fraction: float = 0.0, faint_edge_ratio=(0.6, 1.5),
+                sharp_edge_fraction: float = 0.0, **_) -> dict:
+    """The random choices of movie ``i`` of ``seed`` (:func:`synthetic_movie`), without
+    simulating it: ``seed`` (the generator's), ``kind``, ``pixel_size_nm``, ``dose``,
+    ``sei_max_nm``, ``contrast`` and ``electrode_edge`` (None where the generator's own
+    draw stands). Other keyword arguments (the movie's size and length) are ignored."""
     s = seed * 100003 + i
     r = np.random.default_rng([s, 17])
     kind = "open" if r.random() < open_fraction else "liquid"
@@ -119,9 +121,22 @@ def synthetic_movie(seed: int, i: int, *, frames: int, size: int, open_fraction:
     edge = None
     if sharp_edge_fraction > 0 and kind == "liquid" and contrast is None and r.random() < sharp_edge_fraction:
         edge = sharp_edge_profile(r)
-    return simulate_movie(frames, (size, size), kind=kind, seed=s, pixel_size_nm=px, dose=d,
-                          dark_lithium_probability=dark_lithium_probability, sei_max_nm=sei_max_nm, contrast=contrast,
-                          electrode_edge=edge)
+    return {"seed": s, "kind": kind, "pixel_size_nm": px, "dose": d, "sei_max_nm": sei_max_nm, "contrast": contrast,
+            "electrode_edge": edge}
+
+
+def synthetic_movie(seed: int, i: int, *, frames: int, size: int, open_fraction: float, pixel_size_nm, dose,
+                    dark_lithium_probability: float = 0.15, thin_sei_fraction: float = 0.0, thin_sei_px=(3.0, 12.0),
+                    faint_edge_fraction: float = 0.0, faint_edge_ratio=(0.6, 1.5), sharp_edge_fraction: float = 0.0):
+    """Movie ``i`` of the random set drawn from ``seed`` (:func:`synthetic_training_set`
+    describes the choices, :func:`movie_draws` makes them), as a
+    :class:`mltem.simulate.SyntheticMovie`."""
+    d = movie_draws(seed, i, open_fraction=open_fraction, pixel_size_nm=pixel_size_nm, dose=dose,
+                    thin_sei_fraction=thin_sei_fraction, thin_sei_px=thin_sei_px, faint_edge_fraction=faint_edge_fraction,
+                    faint_edge_ratio=faint_edge_ratio, sharp_edge_fraction=sharp_edge_fraction)
+    return simulate_movie(frames, (size, size), kind=d["kind"], seed=d["seed"], pixel_size_nm=d["pixel_size_nm"],
+                          dose=d["dose"], dark_lithium_probability=dark_lithium_probability, sei_max_nm=d["sei_max_nm"],
+                          contrast=d["contrast"], electrode_edge=d["electrode_edge"])
 
 
 def sharp_edge_profile(rng) -> dict:
