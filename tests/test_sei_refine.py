@@ -1,7 +1,7 @@
 """SEI-thickness refinement from the edge profile: the profile of a known layer, the tree
 evaluator against scikit-learn's, the shipped refiner's tie to the shipped network and its
-effect on a held-out movie whose electrode edge is fainter than its SEI, and its 90 %
-error bound."""
+effect on a held-out movie whose electrode edge is fainter than its SEI and on one with a
+step edge (its gate), and its 90 % error bound."""
 from __future__ import annotations
 
 import dataclasses
@@ -95,6 +95,35 @@ def test_tree_evaluator_matches_sklearn():
         ref.predict(xt[:, :5])
 
 
+def test_bagged_mean_and_gate_match_sklearn():
+    # a bag of regressors stored as one ensemble, a classifier's log-odds as the gate, and
+    # the gated correction (1 - p) * wedge + p * step, all equal to scikit-learn's figures
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1500, 5))
+    y = np.cos(x[:, 0]) + 0.1 * rng.normal(size=1500)
+    regs = [HistGradientBoostingRegressor(max_iter=40, random_state=k, early_stopping=True).fit(x, y) for k in range(3)]
+    clf = HistGradientBoostingClassifier(max_iter=40, random_state=0).fit(x, x[:, 1] + 0.3 * rng.normal(size=1500) > 0)
+    xt = rng.normal(size=(300, 5))
+    bag = SeiRefiner.mean([SeiRefiner.from_sklearn(m, 5) for m in regs])
+    want = np.mean([m.predict(xt) for m in regs], 0)
+    np.testing.assert_allclose(bag.predict(xt), want, rtol=0, atol=1e-12)
+    gate = SeiRefiner.from_sklearn(clf, 5)
+    np.testing.assert_allclose(gate.output(xt), clf.decision_function(xt), rtol=0, atol=1e-12)
+    step = SeiRefiner.from_sklearn(regs[0], 5)
+    gated = SeiRefiner(bag.with_gate(gate, step).arrays())  # as stored
+    p = clf.predict_proba(xt)[:, 1]
+    np.testing.assert_allclose(gated.step_probability(xt), p, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(gated.predict(xt), (1 - p) * want + p * regs[0].predict(xt), rtol=0, atol=1e-12)
+    assert bag.step_probability(xt) is None
+    a = gated.arrays()
+    with pytest.raises(MltemError, match="gate needs a step-edge correction"):
+        SeiRefiner({k: v for k, v in a.items() if not k.startswith("step_")})
+    with pytest.raises(MltemError, match="gate takes another number of features"):
+        SeiRefiner({**a, "gate_n_features": np.int32(6)})
+
+
 def test_tree_arrays_pointing_outside_are_refused():
     a = {"feature": [0, 0, 0], "threshold": [0.0, 0, 0], "left": [1, 0, 0], "right": [5, 0, 0],
          "leaf": [False, True, True], "value": [0.0, 1, 2], "roots": [0], "baseline": 0.0, "n_features": 1}
@@ -183,14 +212,33 @@ def test_refinement_fixes_a_held_out_faint_edge_movie():
     assert sure.any() and (err[sure] <= 0.1).all()
 
 
-def test_training_script_writes_a_refiner_the_registry_loads(tmp_path):
-    import importlib.util
-    from pathlib import Path
+def test_refinement_fixes_a_held_out_step_edge_movie():
+    """Held-out liquid cell with a step electrode edge (a patterned film; benchmark seed
+    7001007, 60 e/px): the network reads the layer thin (masks: median error 11 %, 1 frame of
+    12 within 10 %); the gate calls the edge a step and its correction brings every frame
+    within 10 % (measured: median 2.8 %), with the truth inside the bound."""
+    seed0, i = 7_001_000, 7
+    px = float(np.random.default_rng([seed0, i]).uniform(3.0, 7.0))
+    mv = simulate_movie(12, (256, 256), kind="liquid", seed=seed0 + i, dose=60.0, pixel_size_nm=px,
+                        electrode_edge={"ramp_px": 0.0})
+    model = load_segment_model("segment-unet")
+    labels, psei = segment_frames(mv.frames, model=model, tile=256, smooth_frames=3, sei_prob=True)
+    rows, _ = measure_movie(labels, pixel_size_nm=px, frame_time_s=mv.frame_time_s)
+    masks = np.array([r["sei_thickness_nm"] for r in rows])
+    profiles = edge_profiles(mv.frames, labels, psei)
+    refiner = load_sei_refiner(model.card)
+    assert refiner.step_probability(refine_features(profiles, masks / px)).min() > 0.9
+    refine_sei_rows(rows, profiles, refiner, pixel_size_nm=px)
+    got = np.array([r["sei_thickness_nm"] for r in rows])
+    masks_err, err = np.abs(masks / mv.sei_thickness_nm - 1), np.abs(got / mv.sei_thickness_nm - 1)
+    assert np.median(masks_err) > 0.08 and (masks_err <= 0.1).mean() <= 0.25 and np.median(masks - mv.sei_thickness_nm) < 0
+    assert np.median(err) < 0.05 and (err <= 0.1).mean() >= 0.9
+    bound = np.array([r["sei_thickness_err_nm"] for r in rows])
+    assert (np.abs(got - mv.sei_thickness_nm) <= bound).mean() >= 0.9
 
-    path = Path(__file__).resolve().parents[1] / "train" / "sei_refine.py"
-    spec = importlib.util.spec_from_file_location("sei_refine", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+
+def test_training_script_writes_a_refiner_the_registry_loads(tmp_path):
+    mod = _training_script()
     seg = load_segment_model("segment-unet")
     examples = [mod.movie_example(9, i, seg) for i in range(3)]
     x, y, g = mod.design(examples)
@@ -199,17 +247,63 @@ def test_training_script_writes_a_refiner_the_registry_loads(tmp_path):
     oks = [np.isfinite(e["truth"]) & (e["truth"] > 0) & np.isfinite(e["got"]) for e in examples]
     np.testing.assert_allclose(y, np.concatenate([(e["got"] - e["truth"])[ok] for e, ok in zip(examples, oks)]))
     assert len(y) == sum(int(ok.sum()) for ok in oks) > 12
-    model, _, no_bound, _ = mod.fit(x, y, g, folds=1)
-    assert no_bound is None  # the bound learns from out-of-fold errors
-    model, oof_sd, bound, oof = mod.fit(x, y, g, folds=3)
-    assert oof_sd > 0 and bound.loss == "quantile"
+    ref, no_sd, _, parity = mod.fit(x, y, g, folds=1)
+    assert ref.error_bound is None and no_sd is None and parity < 1e-9  # the bound learns from out-of-fold errors
+    ref, oof_sd, oof, parity = mod.fit(x, y, g, folds=3)
+    assert oof_sd > 0 and ref.error_bound is not None and ref.gate is None and parity < 1e-9
     by = mod.oof_by_thickness(x, y, oof)
     assert sum(b["frames"] for b in by.values()) == len(y)
     assert all(0 <= b["within_10pct"] <= 1 for b in by.values())
-    ref = SeiRefiner.from_sklearn(model, x.shape[1]).with_bound(SeiRefiner.from_sklearn(bound, x.shape[1]))
     card = mod.write(ref, tmp_path, "segment-sei-refine", seg.card, {"movies": 3}, {})
     loaded = load_sei_refiner(seg.card, name=str(tmp_path / "segment-sei-refine.json"))
     assert loaded is not None and loaded.card.sha256 == card.sha256
-    np.testing.assert_allclose(loaded.predict(x), model.predict(x), atol=1e-12)
-    np.testing.assert_allclose(loaded.bound(x), np.maximum(bound.predict(x), 0.25), atol=1e-12)
+    np.testing.assert_allclose(loaded.predict(x), ref.predict(x), atol=1e-12)
+    np.testing.assert_allclose(loaded.bound(x), ref.bound(x), atol=1e-12)
     assert [o["name"] for o in card.outputs] == ["correction_px", "error_bound_px"]
+
+
+def _training_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "train" / "sei_refine.py"
+    spec = importlib.util.spec_from_file_location("sei_refine", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_training_script_gates_a_step_edge_correction():
+    # toy frames: the step-edge movies (told apart by feature 1) carry an offset of 2 px the
+    # wedge movies do not; the gated, bagged correction finds both, as scikit-learn does
+    mod = _training_script()
+    rng = np.random.default_rng(3)
+    n = 3000
+    step = rng.random(n) < 0.4
+    x = rng.normal(size=(n, 8))
+    x[:, 1] += np.where(step, 2.0, -2.0)
+    x[:, THICKNESS_FEATURE] = rng.uniform(8, 20, n)
+    y = 0.5 * np.tanh(x[:, 0]) + 2.0 * step + 0.05 * rng.normal(size=n)
+    groups = np.arange(n) // 10
+    ref, oof_sd, oof, parity = mod.fit(x, y, groups, step=step, bag=2, folds=3)
+    assert ref.gate is not None and ref.error_bound is not None and parity < 1e-9
+    assert oof_sd < 0.35  # against a spread of 1 px in the targets
+    p = ref.step_probability(x)
+    assert (p[step] > 0.9).mean() > 0.98 and (p[~step] < 0.1).mean() > 0.98
+    assert np.abs(ref.predict(x) - y).mean() < 0.1
+    # the wedge correction alone never saw the offset
+    assert np.abs(ref.output(x[step]) - y[step]).mean() > 1.5
+
+
+def test_training_script_picks_the_step_edge_movies():
+    # the movies whose liquid cell (without a faint edge) gets a step edge: the same list
+    # synthetic_movie draws, without simulating them
+    from mltem.segment._task import synthetic_movie
+
+    mod = _training_script()
+    movies, idx = mod.step_edge_movies(556, 0, 12)
+    assert idx == [4, 8, 11]  # measured once; liquid cells drawn as open cells or with a faint edge are left out
+    small = {**movies, "frames": 1, "size": 48}
+    for i in range(12):
+        edge = synthetic_movie(556, i, **small).params.get("electrode_edge")
+        assert (i in idx) == (edge is not None and edge["floor"] != 0.35)

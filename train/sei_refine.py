@@ -50,11 +50,22 @@ def movie_example(seed: int, i: int, model, movies: dict = MOVIES) -> dict:
             "kind": mv.kind, "dose": mv.params["dose"], "px": px}
 
 
-def design(examples):
-    """Frame-level inputs, targets and movie groups of the frames with a true SEI and a measured one."""
+def step_edge_movies(seed: int, lo: int, hi: int, movies: dict = MOVIES) -> tuple[dict, list]:
+    """The movie settings and indices in ``lo``-``hi`` of ``seed`` that draw a step
+    electrode edge when every liquid cell without a faint edge gets one: the same cells as
+    in ``movies``, with a patterned film's edge instead of the wedge."""
+    from mltem.segment._task import movie_draws
+
+    step = {**movies, "sharp_edge_fraction": 1.0}
+    return step, [i for i in range(lo, hi) if movie_draws(seed, i, **step)["electrode_edge"] is not None]
+
+
+def design(examples, *, with_step: bool = False):
+    """Frame-level inputs, targets and movie groups of the frames with a true SEI and a
+    measured one (and, ``with_step``, whether the movie was drawn with a step edge)."""
     from mltem.segment._refine import refine_features
 
-    xs, ys, gs = [], [], []
+    xs, ys, gs, ss = [], [], [], []
     for j, e in enumerate(examples):
         ok = np.isfinite(e["truth"]) & (e["truth"] > 0) & np.isfinite(e["got"])
         if not ok.any():
@@ -63,6 +74,9 @@ def design(examples):
         xs.append(x[ok])
         ys.append((e["got"] - e["truth"])[ok])
         gs += [j] * int(ok.sum())
+        ss += [bool(e.get("step", False))] * int(ok.sum())
+    if with_step:
+        return np.concatenate(xs), np.concatenate(ys), np.array(gs), np.array(ss, bool)
     return np.concatenate(xs), np.concatenate(ys), np.array(gs)
 
 
@@ -70,10 +84,47 @@ def design(examples):
 THICKNESS_BINS_PX = (0, 4, 6, 8, 12, 20, None)
 
 
-def fit(x, y, groups, *, folds: int = 5):
-    """The regressor on all frames, the out-of-fold residual sd (folds by movie), the
-    error-bound regressor (None with ``folds`` <= 1: it learns from out-of-fold errors)
-    and the out-of-fold corrections (zeros with ``folds`` <= 1).
+#: The gate (with ``--step-edges``): a classifier of step against wedge electrode edges.
+GATE = dict(max_iter=300, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=20)
+
+
+def fit_correction(x, y, step=None, *, bag: int = 1):
+    """The correction as a :class:`SeiRefiner` and a function giving scikit-learn's own
+    prediction of the same (the parity check).
+
+    ``bag`` regressors (random states 0, 1, ...: each stops early on another validation
+    split) are averaged. With ``step`` (bool per frame: a movie drawn with a step electrode
+    edge) the frames without it train the wedge correction, all frames the step-edge
+    correction, and a classifier of ``step`` the gate between them.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    from mltem.segment._refine import SeiRefiner
+
+    def bagged(xs, ys):
+        ms = [HistGradientBoostingRegressor(**GBM, random_state=k).fit(xs, ys) for k in range(bag)]
+        return SeiRefiner.mean([SeiRefiner.from_sklearn(m, x.shape[1]) for m in ms]), \
+            (lambda z: np.mean([m.predict(z) for m in ms], 0))
+
+    if step is None or not np.any(step):
+        return bagged(x, y)
+    step = np.asarray(step, bool)
+    wedge, sk_wedge = bagged(x[~step], y[~step])
+    both, sk_both = bagged(x, y)
+    gate = HistGradientBoostingClassifier(**GATE, random_state=0).fit(x, step)
+
+    def sk(z):
+        p = gate.predict_proba(z)[:, 1]
+        return (1 - p) * sk_wedge(z) + p * sk_both(z)
+
+    return wedge.with_gate(SeiRefiner.from_sklearn(gate, x.shape[1]), both), sk
+
+
+def fit(x, y, groups, *, step=None, bag: int = 1, folds: int = 5):
+    """The refiner (:func:`fit_correction`) fitted on all frames, with its error bound
+    (none with ``folds`` <= 1: the bound learns from out-of-fold errors), the out-of-fold
+    residual sd (folds by movie; None with ``folds`` <= 1), the out-of-fold corrections
+    (zeros with ``folds`` <= 1) and the largest difference from scikit-learn's prediction.
 
     The bound's target is the absolute error of the thickness corrected as
     :func:`mltem.segment.refine_sei_rows` does (the out-of-fold correction, clipped to
@@ -82,18 +133,21 @@ def fit(x, y, groups, *, folds: int = 5):
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.model_selection import GroupKFold
 
-    from mltem.segment._refine import BOUND_QUANTILE, THICKNESS_FEATURE, clip_correction
+    from mltem.segment._refine import BOUND_QUANTILE, THICKNESS_FEATURE, SeiRefiner, clip_correction
 
+    step = None if step is None else np.asarray(step, bool)
     oof = np.zeros_like(y)
-    if folds > 1:
-        for tr, te in GroupKFold(folds).split(x, y, groups):
-            oof[te] = HistGradientBoostingRegressor(**GBM, random_state=0).fit(x[tr], y[tr]).predict(x[te])
-    model = HistGradientBoostingRegressor(**GBM, random_state=0).fit(x, y)
+    refiner, sk = fit_correction(x, y, step, bag=bag)
+    parity = float(np.abs(refiner.predict(x) - sk(x)).max())
     if folds <= 1:
-        return model, None, None, oof
+        return refiner, None, oof, parity
+    for tr, te in GroupKFold(folds).split(x, y, groups):
+        oof[te] = fit_correction(x[tr], y[tr], None if step is None else step[tr], bag=bag)[0].predict(x[te])
     err = np.abs(y - clip_correction(oof, x[:, THICKNESS_FEATURE]))
     bound = HistGradientBoostingRegressor(**GBM, loss="quantile", quantile=BOUND_QUANTILE, random_state=0).fit(x, err)
-    return model, float(np.std(y - oof)), bound, oof
+    refiner = refiner.with_bound(SeiRefiner.from_sklearn(bound, x.shape[1]))
+    parity = max(parity, float(np.abs(refiner.error_bound.output(x) - bound.predict(x)).max()))
+    return refiner, float(np.std(y - oof)), oof, parity
 
 
 def oof_by_thickness(x, y, oof) -> dict:
@@ -141,57 +195,102 @@ def write(refiner, out: Path, name: str, segment_card, recipe: dict, metrics: di
     return card
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seed", type=int, action="append", required=True)
-    ap.add_argument("--movies", action="append", required=True, help="a:b, one per --seed")
-    ap.add_argument("--model", default="segment-unet", help="segmentation model (registry name or card)")
-    ap.add_argument("--name", default="segment-sei-refine")
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--sharp-edge-fraction", type=float, default=0.0,
-                    help="fraction of the liquid cells drawn with a step electrode edge (the shipped refiner: 0)")
-    a = ap.parse_args(argv)
+def parse_sets(ap, a) -> tuple[list, list]:
+    """(seed, lo, hi) of the wedge sets (``--seed``/``--movies``) and of the step-edge sets."""
     if len(a.seed) != len(a.movies):
         ap.error("give one --movies a:b per --seed")
-    os.environ.setdefault("MLTEM_PROGRESS", "0")
-    from mltem.segment import load_segment_model
-    from mltem.segment._refine import BOUND_QUANTILE, THICKNESS_FEATURE, SeiRefiner, clip_correction
+    try:
+        main_sets = [(seed, *(int(v) for v in rng.split(":"))) for seed, rng in zip(a.seed, a.movies)]
+        step_sets = [tuple(int(v) for v in s.split(":")) for s in a.step_edges]
+    except ValueError:
+        ap.error("--movies takes a:b and --step-edges seed:a:b (integers)")
+    if any(len(t) != 3 or t[1] >= t[2] for t in main_sets + step_sets):
+        ap.error("--movies takes a:b and --step-edges seed:a:b with a < b")
+    return main_sets, step_sets
 
-    if not 0.0 <= a.sharp_edge_fraction <= 1.0:
-        ap.error("--sharp-edge-fraction must lie in 0-1")
-    movies = {**MOVIES, "sharp_edge_fraction": a.sharp_edge_fraction}  # 0 draws exactly MOVIES' movies
-    seg = load_segment_model(a.model)
-    t0 = time.time()
-    examples = []
-    for seed, rng in zip(a.seed, a.movies):
-        lo, hi = (int(v) for v in rng.split(":"))
-        for i in range(lo, hi):
-            examples.append(movie_example(seed, i, seg, movies))
-            if len(examples) % 100 == 0:
-                print(f"{len(examples)} movies, {time.time() - t0:.0f} s", flush=True)
-    t_data = time.time() - t0
-    x, y, g = design(examples)
-    model, oof_sd, bound, oof = fit(x, y, g, folds=a.folds)
-    refiner = SeiRefiner.from_sklearn(model, x.shape[1])
-    parity = float(np.abs(refiner.predict(x) - model.predict(x)).max())
+
+def train_and_write(examples, a, seg, t_data: float, t0: float):
+    """Fit the refiner on ``examples`` (their ``step`` flag marks step-edge movies) and
+    write it with its card; returns the card and its metrics."""
+    from mltem.segment._refine import BOUND_QUANTILE, THICKNESS_FEATURE, clip_correction
+
+    x, y, g, step = design(examples, with_step=True)
+    refiner, oof_sd, oof, parity = fit(x, y, g, step=step if step.any() else None, bag=a.bag, folds=a.folds)
     extra = {}
-    if bound is not None:
-        refiner = refiner.with_bound(SeiRefiner.from_sklearn(bound, x.shape[1]))
+    if refiner.error_bound is not None:
         err = np.abs(y - clip_correction(refiner.predict(x), x[:, THICKNESS_FEATURE]))
         extra = {"bound_quantile": BOUND_QUANTILE,
                  "bound_coverage_in_sample": round(float(np.mean(err <= refiner.bound(x))), 4),
                  "oof_by_true_thickness": oof_by_thickness(x, y, oof)}
+        if step.any():
+            extra["oof_by_true_thickness_wedge_edges"] = oof_by_thickness(x[~step], y[~step], oof[~step])
+            extra["oof_by_true_thickness_step_edges"] = oof_by_thickness(x[step], y[step], oof[step])
+    if refiner.gate is not None:
+        p = refiner.step_probability(x)
+        extra["gate_in_sample"] = {"wedge_called_step": round(float(np.mean(p[~step] > 0.5)), 4),
+                                   "step_called_wedge": round(float(np.mean(p[step] <= 0.5)), 4)}
     recipe = {"seeds": a.seed, "movies": a.movies, "frames": int(len(y)), "n_movies": len(examples),
               "sharp_edge_fraction": a.sharp_edge_fraction,
+              "step_edges": a.step_edges, "step_edge_movies": int(sum(bool(e.get("step")) for e in examples)),
+              "step_edge_frames": int(step.sum()), "bag": a.bag,
               "regressor": {"HistGradientBoostingRegressor": GBM},
+              "gate": {"HistGradientBoostingClassifier": GATE} if refiner.gate is not None else None,
               "error_bound": {"HistGradientBoostingRegressor": {**GBM, "loss": "quantile", "quantile": BOUND_QUANTILE},
-                              "target": "absolute error after the out-of-fold correction"} if bound is not None else None,
+                              "target": "absolute error after the out-of-fold correction"}
+              if refiner.error_bound is not None else None,
               "data_s": round(t_data, 1),
               "train_s": round(time.time() - t0 - t_data, 1)}
     metrics = {"target_sd_px": round(float(y.std()), 4), "oof_residual_sd_px": None if oof_sd is None else round(oof_sd, 4),
                "parity_vs_sklearn_max": parity, **extra}
     card = write(refiner, a.out, a.name, seg.card, recipe, metrics)
+    return card, metrics
+
+
+def parser():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seed", type=int, action="append", required=True)
+    ap.add_argument("--movies", action="append", required=True, help="a:b, one per --seed")
+    ap.add_argument("--step-edges", action="append", default=[], metavar="SEED:A:B",
+                    help="also the liquid cells of movies A-B of SEED drawn with a step electrode edge "
+                         "(the others skipped); trains a gate and a step-edge correction beside the wedge one")
+    ap.add_argument("--bag", type=int, default=1, help="regressors averaged per correction (another early-stopping split each)")
+    ap.add_argument("--model", default="segment-unet", help="segmentation model (registry name or card)")
+    ap.add_argument("--name", default="segment-sei-refine")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--sharp-edge-fraction", type=float, default=0.0,
+                    help="fraction of the --seed movies' liquid cells drawn with a step electrode edge (shipped: 0)")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = parser()
+    a = ap.parse_args(argv)
+    main_sets, step_sets = parse_sets(ap, a)
+    if not 0.0 <= a.sharp_edge_fraction <= 1.0:
+        ap.error("--sharp-edge-fraction must lie in 0-1")
+    if a.bag < 1:
+        ap.error("--bag must be at least 1")
+    os.environ.setdefault("MLTEM_PROGRESS", "0")
+    from mltem.segment import load_segment_model
+
+    movies = {**MOVIES, "sharp_edge_fraction": a.sharp_edge_fraction}  # 0 draws exactly MOVIES' movies
+    seg = load_segment_model(a.model)
+    t0 = time.time()
+    from mltem.segment._task import movie_draws
+
+    # a step edge drawn into the main set (--sharp-edge-fraction) counts as one for the gate
+    todo = [(seed, i, movies, movie_draws(seed, i, **movies)["electrode_edge"] is not None)
+            for seed, lo, hi in main_sets for i in range(lo, hi)]
+    for seed, lo, hi in step_sets:
+        step, idx = step_edge_movies(seed, lo, hi)
+        todo += [(seed, i, step, True) for i in idx]
+    examples = []
+    for seed, i, mv, is_step in todo:
+        examples.append({**movie_example(seed, i, seg, mv), "step": is_step})
+        if len(examples) % 100 == 0:
+            print(f"{len(examples)} of {len(todo)} movies, {time.time() - t0:.0f} s", flush=True)
+    card, metrics = train_and_write(examples, a, seg, time.time() - t0, t0)
     print(json.dumps({"card": str(a.out / f"{card.name}.json"), **metrics}, indent=1))
     return 0
 

@@ -18,6 +18,13 @@ second ensemble, trained on the first one's out-of-fold residuals, gives each fr
 90 % bound on the error of the refined value (``sei_thickness_err_nm``): the refined
 thickness is within that bound of the truth in 9 frames of 10.
 
+The network's bias depends on the shape of the electrode edge: at a wedge (a tapered
+edge) it tends to put the inner SEI surface inside the electrode, at a step (a patterned
+film, full mass-thickness at the boundary) outside it, so the layer reads thin. A
+refiner may therefore hold two corrections and a gate, a classifier that reads from the
+same profile how likely the edge is a step; its correction is the two experts' mean
+weighted by that probability.
+
 The regressor corrects one network's bias, so its card names the sha256 of the
 segmentation model it was trained for and it is used only with that model. It is stored
 as plain arrays (``.npz``, the nodes of every tree) and evaluated here with numpy; no
@@ -57,7 +64,7 @@ BOUND_QUANTILE = 0.9
 #: Smallest error bound, px: the pixel grid's own error on a layer measured on exact
 #: masks (up to a quarter of a pixel).
 BOUND_FLOOR_PX = 0.25
-_BOUND = "bound_"
+_BOUND, _GATE, _STEP = "bound_", "gate_", "step_"
 #: Column of :func:`refine_features` holding the frame's mask-based thickness, px.
 THICKNESS_FEATURE = -4
 #: Largest correction, as a fraction of the mask-based thickness (either way).
@@ -195,7 +202,7 @@ def refine_features(profiles: dict, thickness_px, *, window: int = WINDOW) -> np
 
 
 class SeiRefiner:
-    """A gradient-boosted tree ensemble stored as arrays, evaluated with numpy.
+    """Gradient-boosted tree ensembles stored as arrays, evaluated with numpy.
 
     Parameters
     ----------
@@ -203,19 +210,24 @@ class SeiRefiner:
         ``feature`` (int), ``threshold`` (float), ``left``, ``right`` (global node
         indices), ``leaf`` (bool), ``value`` (float), ``roots`` (the first node of each
         tree) and ``baseline`` (scalar). A sample goes left where
-        ``x[feature] <= threshold``; the prediction is ``baseline`` plus the leaf values.
-        The same keys prefixed ``bound_`` (optional) hold a second ensemble on the same
-        inputs, the :data:`BOUND_QUANTILE` quantile of the absolute error, px, left after
-        the correction (:meth:`bound`).
+        ``x[feature] <= threshold``; the ensemble's output is ``baseline`` plus the leaf
+        values. The same keys prefixed ``bound_`` (optional) hold a second ensemble on the
+        same inputs, the :data:`BOUND_QUANTILE` quantile of the absolute error, px, left
+        after the correction (:meth:`bound`). Prefixed ``gate_`` and ``step_`` (optional,
+        both or neither) they hold a classifier whose output is the log-odds that the
+        electrode edge is a step, and the correction for a step edge (:meth:`predict`).
     card : ModelCard, optional
     """
 
     def __init__(self, arrays, card=None):
         arrays = dict(arrays)
-        inner = {k[len(_BOUND):]: v for k, v in arrays.items() if k.startswith(_BOUND)}
-        self.error_bound = SeiRefiner(inner) if inner else None
-        if self.error_bound is not None and self.error_bound.n_features != int(np.asarray(arrays["n_features"])):
-            raise MltemError("SEI refiner: the error bound takes another number of features than the correction")
+        parts = {p: {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)} for p in (_BOUND, _GATE, _STEP)}
+        arrays = {k: v for k, v in arrays.items() if not k.startswith((_BOUND, _GATE, _STEP))}
+        self.error_bound = SeiRefiner(parts[_BOUND]) if parts[_BOUND] else None
+        self.gate = SeiRefiner(parts[_GATE]) if parts[_GATE] else None
+        self.step_correction = SeiRefiner(parts[_STEP]) if parts[_STEP] else None
+        if (self.gate is None) != (self.step_correction is None):
+            raise MltemError("SEI refiner: a gate needs a step-edge correction and the other way round")
         self.feature = np.asarray(arrays["feature"], np.intp)
         self.threshold = np.asarray(arrays["threshold"], float)
         self.left = np.asarray(arrays["left"], np.intp)
@@ -226,6 +238,9 @@ class SeiRefiner:
         self.baseline = float(np.asarray(arrays["baseline"]))
         self.n_features = int(np.asarray(arrays["n_features"]))
         self.card = card
+        for name, part in (("error bound", self.error_bound), ("gate", self.gate), ("step correction", self.step_correction)):
+            if part is not None and part.n_features != self.n_features:
+                raise MltemError(f"SEI refiner: the {name} takes another number of features than the correction")
         n = len(self.feature)
         for k in ("threshold", "left", "right", "leaf", "value"):
             if len(getattr(self, k)) != n:
@@ -255,17 +270,43 @@ class SeiRefiner:
                     "roots": np.array(roots), "baseline": float(np.ravel(model._baseline_prediction)[0]),
                     "n_features": n_features})
 
+    @classmethod
+    def mean(cls, ensembles) -> "SeiRefiner":
+        """One ensemble whose output is the mean of ``ensembles``' outputs (their trees
+        side by side, leaf values and baselines divided by their number; a bagged fit)."""
+        ens = list(ensembles)
+        k = len(ens)
+        if k == 1:
+            return ens[0]
+        off = np.cumsum([0] + [len(e.feature) for e in ens[:-1]])
+        shift = lambda a, e, o: np.where(e.leaf, 0, a + o)  # noqa: E731 (leaves keep 0)
+        return cls({"feature": np.concatenate([e.feature for e in ens]),
+                    "threshold": np.concatenate([e.threshold for e in ens]),
+                    "left": np.concatenate([shift(e.left, e, o) for e, o in zip(ens, off)]),
+                    "right": np.concatenate([shift(e.right, e, o) for e, o in zip(ens, off)]),
+                    "leaf": np.concatenate([e.leaf for e in ens]),
+                    "value": np.concatenate([e.value for e in ens]) / k,
+                    "roots": np.concatenate([e.roots + o for e, o in zip(ens, off)]),
+                    "baseline": float(np.mean([e.baseline for e in ens])), "n_features": ens[0].n_features})
+
     def with_bound(self, bound: "SeiRefiner") -> "SeiRefiner":
         """This correction with ``bound`` (an ensemble on the same inputs) as its error bound."""
         return SeiRefiner({**self.arrays(), **{_BOUND + k: v for k, v in bound.arrays().items()}}, card=self.card)
+
+    def with_gate(self, gate: "SeiRefiner", step_correction: "SeiRefiner") -> "SeiRefiner":
+        """This correction (for wedge edges) gated with ``step_correction`` by ``gate``
+        (a classifier ensemble: the log-odds of a step edge)."""
+        return SeiRefiner({**self.arrays(), **{_GATE + k: v for k, v in gate.arrays().items()},
+                           **{_STEP + k: v for k, v in step_correction.arrays().items()}}, card=self.card)
 
     def arrays(self) -> dict:
         a = {"feature": self.feature.astype(np.int32), "threshold": self.threshold, "left": self.left.astype(np.int32),
              "right": self.right.astype(np.int32), "leaf": self.leaf, "value": self.value,
              "roots": self.roots.astype(np.int32), "baseline": np.float64(self.baseline),
              "n_features": np.int32(self.n_features)}
-        if self.error_bound is not None:
-            a.update({_BOUND + k: v for k, v in self.error_bound.arrays().items()})
+        for prefix, part in ((_BOUND, self.error_bound), (_GATE, self.gate), (_STEP, self.step_correction)):
+            if part is not None:
+                a.update({prefix + k: v for k, v in part.arrays().items()})
         return a
 
     def bound(self, x: np.ndarray) -> np.ndarray | None:
@@ -273,10 +314,24 @@ class SeiRefiner:
         (at least :data:`BOUND_FLOOR_PX`), or None for a refiner without an error bound."""
         if self.error_bound is None:
             return None
-        return np.maximum(self.error_bound.predict(x), BOUND_FLOOR_PX)
+        return np.maximum(self.error_bound.output(x), BOUND_FLOOR_PX)
+
+    def step_probability(self, x: np.ndarray) -> np.ndarray | None:
+        """(n,) the gate's probability that the electrode edge is a step, or None without a gate."""
+        if self.gate is None:
+            return None
+        return 1.0 / (1.0 + np.exp(-self.gate.output(x)))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """(n,) corrections, px, for (n, features) inputs."""
+        """(n,) corrections, px, for (n, features) inputs: the ensemble's output, or with a
+        gate the mean of it and the step-edge correction weighted by :meth:`step_probability`."""
+        if self.gate is None:
+            return self.output(x)
+        p = self.step_probability(x)
+        return (1 - p) * self.output(x) + p * self.step_correction.output(x)
+
+    def output(self, x: np.ndarray) -> np.ndarray:
+        """(n,) this ensemble's own output (baseline plus leaf values) for (n, features) inputs."""
         x = np.asarray(x, float)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise MltemError(f"SEI refiner: expected (n, {self.n_features}) features, got shape {x.shape}")
