@@ -229,6 +229,7 @@ def test_refinement_fixes_a_held_out_step_edge_movie():
     refiner = load_sei_refiner(model.card)
     assert refiner.step_probability(refine_features(profiles, masks / px)).min() > 0.9
     refine_sei_rows(rows, profiles, refiner, pixel_size_nm=px)
+    assert min(r["sei_edge_step_probability"] for r in rows) > 0.9
     got = np.array([r["sei_thickness_nm"] for r in rows])
     masks_err, err = np.abs(masks / mv.sei_thickness_nm - 1), np.abs(got / mv.sei_thickness_nm - 1)
     assert np.median(masks_err) > 0.08 and (masks_err <= 0.1).mean() <= 0.25 and np.median(masks - mv.sei_thickness_nm) < 0

@@ -134,6 +134,11 @@ def run(args) -> int:
                 write_overlay_movie(tmp, frames, masks, frame_time_s=dt)
             out.record(p)
     results = _summary(rows, masks, px, dt)
+    p_step = results["sei_edge_step_probability_median"]
+    if p_step is not None and 0.2 < p_step < 0.8:
+        notes.append(f"the SEI refiner cannot tell whether the electrode edge is a step or a wedge (step probability "
+                     f"{p_step:.2f}): the refined SEI thickness mixes both corrections; check its error bound")
+        log.warning("mltem segment: %s", notes[-1])
     results["notes"] = notes
     out.write_summary(
         parameters={"model": None if args.classical else card.name, "classical": args.classical, "tile": args.tile,
@@ -182,6 +187,8 @@ def _summary(rows, masks, px, dt):
     vel = col("tip_velocity_nm_s")
     err = col("sei_thickness_err_nm")
     bounded = fin & np.isfinite(err)
+    step = np.array([r.get("sei_edge_step_probability", np.nan) for r in rows], float)
+    step = step[np.isfinite(step)]
     return {
         "n_frames": len(rows),
         "class_fractions": dict(zip(("electrolyte", "electrode", "SEI", "lithium", "bubble"), frac.round(5).tolist())),
@@ -190,6 +197,8 @@ def _summary(rows, masks, px, dt):
         "sei_thickness_err_nm_median": round(float(np.median(err[bounded])), 3) if bounded.any() else None,
         "sei_frames_bound_within_10pct": (round(float(np.mean(err[bounded] <= 0.1 * sei[bounded])), 4)
                                           if bounded.any() else None),
+        # the refiner's reading of the electrode edge (1: a step, as a patterned film; 0: a wedge)
+        "sei_edge_step_probability_median": round(float(np.median(step)), 3) if step.size else None,
         "lithium_area_nm2_last": float(col("lithium_area_nm2")[-1]),
         "dendrite_count_max": int(col("dendrite_count").max()),
         "longest_dendrite_nm_max": float(col("longest_dendrite_nm").max()),

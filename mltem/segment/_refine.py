@@ -376,7 +376,9 @@ def refine_sei_rows(rows: list, profiles: dict, refiner: SeiRefiner, *, pixel_si
     the refined values, ``sei_thickness_masks_nm`` keeps the value measured on the masks,
     ``sei_thickness_smoothed_nm`` is recomputed and, where the refiner has an error bound,
     ``sei_thickness_err_nm`` is set (its :data:`BOUND_QUANTILE` bound on the error of the
-    refined value, nm). Frames without an SEI stay NaN; a correction is clipped to half
+    refined value, nm) and, where it has a gate, ``sei_edge_step_probability`` (how
+    likely the electrode edge is a step, from the frame's pooled profile; NaN otherwise).
+    Frames without an SEI stay NaN; a correction is clipped to half
     the mask-based value either way (:func:`clip_correction`; on the training movies the
     truth lies outside 0.5-1.5 times that value in 0.5 % of frames, mostly a layer the
     masks nearly missed, where a large correction is more often wrong).
@@ -391,6 +393,7 @@ def refine_sei_rows(rows: list, profiles: dict, refiner: SeiRefiner, *, pixel_si
     raw = np.array([r["sei_thickness_nm"] for r in rows], float)
     corr = np.zeros(len(rows))
     err = np.full(len(rows), np.nan)
+    step = np.full(len(rows), np.nan)
     ok = np.isfinite(raw)
     if ok.any():
         x = refine_features(profiles, raw / pixel_size_nm)
@@ -398,10 +401,14 @@ def refine_sei_rows(rows: list, profiles: dict, refiner: SeiRefiner, *, pixel_si
         b = refiner.bound(x)
         if b is not None:
             err = np.where(ok, b * pixel_size_nm, np.nan)
+        p = refiner.step_probability(x)
+        if p is not None:
+            step = np.where(ok, p, np.nan)
     smoothed = running_median(raw - corr, 3)
-    for r, v, c, s, e in zip(rows, raw, corr, smoothed, err):
+    for r, v, c, s, e, q in zip(rows, raw, corr, smoothed, err, step):
         r["sei_thickness_masks_nm"] = float(v)
         r["sei_thickness_err_nm"] = float(e)
+        r["sei_edge_step_probability"] = float(q)
         r["sei_thickness_nm"] = float(v - c)
         for k in ("sei_thickness_p10_nm", "sei_thickness_p90_nm"):
             r[k] = float(r[k] - c)
