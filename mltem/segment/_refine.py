@@ -36,6 +36,7 @@ import os
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.special import expit
 
 from mltem._errors import MltemError
 
@@ -279,11 +280,13 @@ class SeiRefiner:
         if k == 1:
             return ens[0]
         off = np.cumsum([0] + [len(e.feature) for e in ens[:-1]])
-        shift = lambda a, e, o: np.where(e.leaf, 0, a + o)  # noqa: E731 (leaves keep 0)
+
+        def children(side):  # global node indices; a leaf keeps 0
+            return np.concatenate([np.where(e.leaf, 0, getattr(e, side) + o) for e, o in zip(ens, off)])
+
         return cls({"feature": np.concatenate([e.feature for e in ens]),
                     "threshold": np.concatenate([e.threshold for e in ens]),
-                    "left": np.concatenate([shift(e.left, e, o) for e, o in zip(ens, off)]),
-                    "right": np.concatenate([shift(e.right, e, o) for e, o in zip(ens, off)]),
+                    "left": children("left"), "right": children("right"),
                     "leaf": np.concatenate([e.leaf for e in ens]),
                     "value": np.concatenate([e.value for e in ens]) / k,
                     "roots": np.concatenate([e.roots + o for e, o in zip(ens, off)]),
@@ -320,7 +323,7 @@ class SeiRefiner:
         """(n,) the gate's probability that the electrode edge is a step, or None without a gate."""
         if self.gate is None:
             return None
-        return 1.0 / (1.0 + np.exp(-self.gate.output(x)))
+        return expit(self.gate.output(x))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """(n,) corrections, px, for (n, features) inputs: the ensemble's output, or with a
