@@ -102,11 +102,12 @@ def synthetic_training_set(
 
 def movie_draws(seed: int, i: int, *, open_fraction: float, pixel_size_nm, dose, thin_sei_fraction: float = 0.0,
                 thin_sei_px=(3.0, 12.0), faint_edge_fraction: float = 0.0, faint_edge_ratio=(0.6, 1.5),
-                sharp_edge_fraction: float = 0.0, **_) -> dict:
+                sharp_edge_fraction: float = 0.0, frames: int | None = None, size: int | None = None) -> dict:
     """The random choices of movie ``i`` of ``seed`` (:func:`synthetic_movie`), without
     simulating it: ``seed`` (the generator's), ``kind``, ``pixel_size_nm``, ``dose``,
     ``sei_max_nm``, ``contrast`` and ``electrode_edge`` (None where the generator's own
-    draw stands). Other keyword arguments (the movie's size and length) are ignored."""
+    draw stands). ``frames`` and ``size`` draw nothing; they are accepted so that a
+    movie's settings can be passed whole."""
     s = seed * 100003 + i
     r = np.random.default_rng([s, 17])
     kind = "open" if r.random() < open_fraction else "liquid"
@@ -125,15 +126,11 @@ def movie_draws(seed: int, i: int, *, open_fraction: float, pixel_size_nm, dose,
             "electrode_edge": edge}
 
 
-def synthetic_movie(seed: int, i: int, *, frames: int, size: int, open_fraction: float, pixel_size_nm, dose,
-                    dark_lithium_probability: float = 0.15, thin_sei_fraction: float = 0.0, thin_sei_px=(3.0, 12.0),
-                    faint_edge_fraction: float = 0.0, faint_edge_ratio=(0.6, 1.5), sharp_edge_fraction: float = 0.0):
+def synthetic_movie(seed: int, i: int, *, frames: int, size: int, dark_lithium_probability: float = 0.15, **choices):
     """Movie ``i`` of the random set drawn from ``seed`` (:func:`synthetic_training_set`
-    describes the choices, :func:`movie_draws` makes them), as a
-    :class:`mltem.simulate.SyntheticMovie`."""
-    d = movie_draws(seed, i, open_fraction=open_fraction, pixel_size_nm=pixel_size_nm, dose=dose,
-                    thin_sei_fraction=thin_sei_fraction, thin_sei_px=thin_sei_px, faint_edge_fraction=faint_edge_fraction,
-                    faint_edge_ratio=faint_edge_ratio, sharp_edge_fraction=sharp_edge_fraction)
+    describes the choices; ``choices`` are :func:`movie_draws`' settings, which makes
+    them), as a :class:`mltem.simulate.SyntheticMovie`."""
+    d = movie_draws(seed, i, **choices)
     return simulate_movie(frames, (size, size), kind=d["kind"], seed=d["seed"], pixel_size_nm=d["pixel_size_nm"],
                           dose=d["dose"], dark_lithium_probability=dark_lithium_probability, sei_max_nm=d["sei_max_nm"],
                           contrast=d["contrast"], electrode_edge=d["electrode_edge"])
