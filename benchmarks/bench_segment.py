@@ -53,6 +53,98 @@ def held_out(n_liquid: int, n_open: int, frames: int, size: int, dose: float, se
     return out
 
 
+TIP_MATCH_PX = 8.0  # a measured dendrite tip this close to a true one is that dendrite
+MIN_TRACK_FRAMES = 4  # frames a dendrite must be matched in for its growth velocity to be scored
+
+
+def dendrite_errors(m, rows, drows) -> dict:
+    """The lithium and dendrite measurements of one movie against the simulator's truth.
+
+    Per frame: the relative error of the lithium area (frames with >= 100 px of lithium),
+    the count difference (measured - true) and the relative error of the longest
+    dendrite (frames with a true dendrite; none measured counts 100 %). Per true
+    dendrite and frame: the measured dendrite whose tip is nearest its tip (within
+    ``TIP_MATCH_PX``, each measured one used once) and the relative error of its length;
+    measured dendrites left over are false ones. Per true dendrite matched in at least
+    ``MIN_TRACK_FRAMES`` frames: its tip growth velocity, the slope of length against
+    time fitted to those frames, measured against true (dendrites whose true length
+    grows by less than 2 px over them are skipped: no velocity to speak of).
+    """
+    px = m.pixel_size_nm
+    out = {"area_rel": [], "count_diff": [], "longest_rel": [], "length_rel": [], "found": 0, "true_n": 0,
+           "false_n": 0, "velocity_rel": []}
+    by_frame = [[] for _ in rows]
+    for d in drows:
+        by_frame[d["frame"]].append(d)
+    tracks = {}
+    for t, r in enumerate(rows):
+        ta = m.lithium_area_nm2[t]
+        if ta >= 100 * px * px:
+            out["area_rel"].append(abs(r["lithium_area_nm2"] - ta) / ta)
+        out["count_diff"].append(int(r["dendrite_count"]) - int(m.dendrite_count[t]))
+        if m.longest_dendrite_nm[t] > 0:
+            out["longest_rel"].append(abs(r["longest_dendrite_nm"] - m.longest_dendrite_nm[t]) / m.longest_dendrite_nm[t])
+        lengths = m.dendrite_lengths_nm[t]
+        true_tips = m.dendrite_tips[t]
+        meas = by_frame[t]
+        out["true_n"] += len(lengths)
+        used, done = set(), set()
+        if len(lengths) and meas:
+            mt = np.array([[d["tip_y_nm"], d["tip_x_nm"]] for d in meas]) / px
+            dist = np.hypot(true_tips[:, None, 0] - mt[None, :, 0], true_tips[:, None, 1] - mt[None, :, 1])
+            keys = list(lengths)
+            for flat in np.argsort(dist, axis=None):
+                i, j = divmod(int(flat), dist.shape[1])
+                if dist[i, j] > TIP_MATCH_PX:
+                    break
+                if j in used or i in done:
+                    continue
+                used.add(j)
+                done.add(i)
+                L_true, L_meas = lengths[keys[i]], meas[j]["length_nm"]
+                out["length_rel"].append(abs(L_meas - L_true) / L_true)
+                out["found"] += 1
+                tracks.setdefault(keys[i], []).append((t * m.frame_time_s, L_true, L_meas))
+        out["false_n"] += len(meas) - len(used)
+    for pts in tracks.values():
+        if len(pts) < MIN_TRACK_FRAMES:
+            continue
+        tt, lt, lm = (np.array(v, float) for v in zip(*pts))
+        if lt.max() - lt.min() < 2 * px:
+            continue
+        vt, vm = np.polyfit(tt, lt, 1)[0], np.polyfit(tt, lm, 1)[0]
+        out["velocity_rel"].append(abs(vm - vt) / abs(vt))
+    return out
+
+
+def dendrite_summary(acc: dict) -> dict:
+    """Figures from the pooled :func:`dendrite_errors` of a set of movies."""
+    def q(v, p):
+        return round(float(np.percentile(v, p)), 4) if len(v) else None
+
+    cd = np.array(acc["count_diff"])
+    return {
+        "lithium_area_rel_error_median": q(acc["area_rel"], 50), "lithium_area_rel_error_p90": q(acc["area_rel"], 90),
+        "lithium_area_frames": len(acc["area_rel"]),
+        "dendrite_count_exact_frames": round(float((cd == 0).mean()), 4),
+        "dendrite_count_mean_abs_error": round(float(np.abs(cd).mean()), 4),
+        "dendrite_count_mean_error": round(float(cd.mean()), 4),
+        "longest_dendrite_rel_error_median": q(acc["longest_rel"], 50),
+        "longest_dendrite_rel_error_p90": q(acc["longest_rel"], 90),
+        "longest_dendrite_frames_within_10pct": round(float((np.array(acc["longest_rel"]) <= 0.10).mean()), 4)
+        if acc["longest_rel"] else None,
+        "longest_dendrite_frames": len(acc["longest_rel"]),
+        "dendrites_true": acc["true_n"],
+        "dendrites_found": round(acc["found"] / acc["true_n"], 4) if acc["true_n"] else None,
+        "dendrites_false_per_frame": round(acc["false_n"] / len(cd), 4),
+        "dendrite_length_rel_error_median": q(acc["length_rel"], 50),
+        "dendrite_length_rel_error_p90": q(acc["length_rel"], 90),
+        "tip_velocity_rel_error_median": q(acc["velocity_rel"], 50),
+        "tip_velocity_rel_error_p90": q(acc["velocity_rel"], 90),
+        "tip_velocity_dendrites": len(acc["velocity_rel"]),
+    }
+
+
 def evaluate(movies, predict, refiner=None):
     """IoU per class pooled over all frames of ``movies`` and SEI thickness errors.
 

@@ -73,6 +73,11 @@ class SyntheticMovie:
         ``"liquid"`` or ``"open"``.
     params : dict
         Every setting used (including the ones drawn at random), for reproducibility.
+    dendrite_lengths_nm : list of dict
+        Per frame, {dendrite number: root-to-tip trunk length, nm} of the dendrites
+        counted in ``dendrite_count`` (the same order as ``dendrite_tips``); a dendrite
+        keeps its number over the movie, so the change of its length over time is its
+        true tip growth velocity.
     """
 
     frames: np.ndarray
@@ -86,6 +91,7 @@ class SyntheticMovie:
     frame_time_s: float
     kind: str
     params: dict = field(default_factory=dict)
+    dendrite_lengths_nm: list = field(default_factory=list)
 
     @property
     def time_s(self) -> np.ndarray:
@@ -101,6 +107,7 @@ class SyntheticMovie:
             "dendrite_count": self.dendrite_count,
             "longest_dendrite_nm": self.longest_dendrite_nm,
             "dendrite_tips": self.dendrite_tips,
+            "dendrite_lengths_nm": self.dendrite_lengths_nm,
         }
 
 
@@ -439,7 +446,7 @@ def simulate_movie(
     area = np.zeros(T)
     dcount = np.zeros(T, np.int64)
     dlong = np.zeros(T)
-    tips = []
+    tips, lengths = [], []
     r2 = ((yy - h / 2) / h) ** 2 + ((xx - w / 2) / w) ** 2
     for t in range(T):
         dy, dx = float(drift[t, 0]), float(drift[t, 1])
@@ -472,34 +479,72 @@ def simulate_movie(
         if info["sei_px"] is not None:
             sei_nm[t] = info["sei_px"] * pixel_size_nm
         dcount[t] = len(info["tips"])
-        dlong[t] = info["longest_px"] * pixel_size_nm
+        dlong[t] = max(info["lengths_px"].values(), default=0.0) * pixel_size_nm
         tips.append(np.asarray(info["tips"], np.float32).reshape(-1, 2))
+        lengths.append({k: L * pixel_size_nm for k, L in info["lengths_px"].items()})
     params.update(geo.params)
     return SyntheticMovie(frames, masks, sei_nm, area, dcount, dlong, tips, float(pixel_size_nm), float(frame_time_s),
-                          kind, params)
+                          kind, params, lengths)
 
 
-def _dendrite_frame(dendrites, t, h, w, drift_y, drift_x):
-    """Lithium points, radii, attached-trunk tips and the longest trunk at frame t."""
-    pts, rad, tips, longest = [], [], [], 0.0
-    for d in dendrites:
+def _dendrite_frame(dendrites, t, drift_y, drift_x):
+    """Lithium points and radii at frame t, and the trunks of the attached dendrites.
+
+    Each trunk is (dendrite number, its visible nodes (y, x) in frame pixels ordered from
+    the root, their path lengths from the root in px, the root radius).
+    """
+    pts, rad, trunks = [], [], []
+    shift = np.array([drift_y, drift_x], np.float32)
+    for k, d in enumerate(dendrites):
         vis, r, attached = _dendrite_state(d, t)
         if not vis.any():
             continue
-        p = d.pts[vis] - np.array([drift_y, drift_x], np.float32)
-        pts.append(p)
+        pts.append(d.pts[vis] - shift)
         rad.append(r[vis])
         tr = vis & d.trunk
         if attached and tr.any():
-            j = np.flatnonzero(tr)[np.argmax(d.root_arc[tr])]
-            L = float(d.root_arc[j])
-            tip = d.pts[j] - np.array([drift_y, drift_x], np.float32)
-            if L >= 4 * float(d.radius[0]) and 0 <= tip[0] < h and 0 <= tip[1] < w:
-                tips.append(tip)
-                longest = max(longest, L)
+            j = np.flatnonzero(tr)
+            j = j[np.argsort(d.root_arc[j])]
+            trunks.append((k, d.pts[j] - shift, d.root_arc[j], float(d.radius[0])))
     if pts:
-        return np.concatenate(pts), np.concatenate(rad), tips, longest
-    return np.zeros((0, 2), np.float32), np.zeros(0, np.float32), tips, longest
+        return np.concatenate(pts), np.concatenate(rad), trunks
+    return np.zeros((0, 2), np.float32), np.zeros(0, np.float32), trunks
+
+
+def _dendrite_truth(trunks, electrode: np.ndarray, hidden: np.ndarray | None = None):
+    """Tips and visible trunk lengths (px) of the dendrites seen attached in this frame.
+
+    A dendrite counts when its root lies in the frame on the electrode, its trunk
+    leaves the electrode and its tip is in the frame, and the trunk outside the
+    electrode is at least 4 root radii long; its length is measured from the electrode
+    surface (half a node step before the first node outside) to the tip. A dendrite
+    entering the frame from a root outside it, still buried in a swollen electrode, or
+    running through ``hidden`` (lithium of the same contrast, e.g. the open cell's
+    lithium source) is not counted: no image of this frame shows it as a dendrite.
+    """
+    h, w = electrode.shape
+    tips, lengths = [], {}
+    for k, p, arc, r0 in trunks:
+        yi, xi = np.round(p[:, 0]).astype(int), np.round(p[:, 1]).astype(int)
+        inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
+        if not (inside[0] and inside[-1]):
+            continue
+        in_el = np.zeros(len(p), bool)
+        in_el[inside] = electrode[yi[inside], xi[inside]]
+        # the root sits 1 px inside the surface: allow for the rounding to a pixel
+        if in_el.all() or not electrode[max(yi[0] - 1, 0) : yi[0] + 2, max(xi[0] - 1, 0) : xi[0] + 2].any():
+            continue
+        first_out = int(np.argmin(in_el))
+        if hidden is not None:
+            out = inside & ~in_el
+            if hidden[yi[out], xi[out]].any():
+                continue
+        start = (arc[first_out] + arc[first_out - 1]) / 2 if first_out else arc[0]
+        L = float(arc[-1] - start)
+        if L >= 4 * r0:
+            tips.append(p[-1])
+            lengths[k] = L
+    return tips, lengths
 
 
 class _LiquidGeometry:
@@ -606,7 +651,8 @@ class _LiquidGeometry:
         m = np.where(electrode, m + np.float32(c["electrode"]) * (f + (1 - f) * ramp), m)
         labels[electrode] = _ELECTRODE
         # Lithium: dendrites and globular deposits (displace electrolyte; outside the electrode).
-        pts, rad, tips, longest = _dendrite_frame(self.dendrites, t, h, w, float(dyx[0]), float(dyx[1]))
+        pts, rad, trunks = _dendrite_frame(self.dendrites, t, float(dyx[0]), float(dyx[1]))
+        tips, lengths = _dendrite_truth(trunks, electrode)
         gp, gr = [], []
         for v0, tg, rmax, tau in self.deposits:
             if t < tg:
@@ -627,7 +673,7 @@ class _LiquidGeometry:
         # Truth: SEI thickness along the visible edge (pixels on the electrode boundary).
         edge_px = electrode & ~ndi.binary_erosion(electrode, border_value=1)
         sei_px = float(np.mean(sei_local[edge_px])) if edge_px.any() and self.sei_px_t[t] > 0 else None
-        return labels, m, {"sei_px": sei_px, "tips": tips, "longest_px": longest}
+        return labels, m, {"sei_px": sei_px, "tips": tips, "lengths_px": lengths}
 
 
 class _OpenGeometry:
@@ -706,7 +752,8 @@ class _OpenGeometry:
         sph = np.sqrt(np.clip(1 - d2 / self.li_r**2, 0, 1))
         m = np.where(source & ~wire, m + np.float32(c["lithium"]) * (0.4 + 0.6 * sph), m)
         labels[source & ~wire] = _LI
-        pts, rad, tips, longest = _dendrite_frame(self.dendrites, t, h, w, float(dyx[0]), float(dyx[1]))
+        pts, rad, trunks = _dendrite_frame(self.dendrites, t, float(dyx[0]), float(dyx[1]))
+        tips, lengths = _dendrite_truth(trunks, wire, hidden=source)
         pad = int(max(rad.max() if len(rad) else 1, 1)) + 2
         li = _render_disks((h, w), pts, rad, pad) & ~wire
         if li.any():
@@ -714,4 +761,4 @@ class _OpenGeometry:
             labels[li] = _LI
         edge_px = wire & ~ndi.binary_erosion(wire, border_value=1) & grown & ~source
         sei_px = float(shell_t) if shell_t > 0 and edge_px.any() else None
-        return labels, m, {"sei_px": sei_px, "tips": tips, "longest_px": longest}
+        return labels, m, {"sei_px": sei_px, "tips": tips, "lengths_px": lengths}
