@@ -53,7 +53,8 @@ def held_out(n_liquid: int, n_open: int, frames: int, size: int, dose: float, se
     return out
 
 
-TIP_MATCH_PX = 8.0  # a measured dendrite tip this close to a true one is that dendrite
+TIP_MATCH_PX = 8.0  # a measured dendrite tip this close to a true one is that dendrite ...
+TIP_MATCH_REL = 0.2  # ... or this close relative to its length (a branch end beside the trunk's)
 MIN_TRACK_FRAMES = 4  # frames a dendrite must be matched in for its growth velocity to be scored
 
 
@@ -64,7 +65,7 @@ def dendrite_errors(m, rows, drows) -> dict:
     the count difference (measured - true) and the relative error of the longest
     dendrite (frames with a true dendrite; none measured counts 100 %). Per true
     dendrite and frame: the measured dendrite whose tip is nearest its tip (within
-    ``TIP_MATCH_PX``, each measured one used once) and the relative error of its length;
+    ``TIP_MATCH_PX`` or ``TIP_MATCH_REL`` of its length, each measured one used once) and the relative error of its length;
     measured dendrites left over are false ones. Per true dendrite matched in at least
     ``MIN_TRACK_FRAMES`` frames: its tip growth velocity, the slope of length against
     time fitted to those frames, measured against true (dendrites whose true length
@@ -93,9 +94,10 @@ def dendrite_errors(m, rows, drows) -> dict:
             mt = np.array([[d["tip_y_nm"], d["tip_x_nm"]] for d in meas]) / px
             dist = np.hypot(true_tips[:, None, 0] - mt[None, :, 0], true_tips[:, None, 1] - mt[None, :, 1])
             keys = list(lengths)
-            for flat in np.argsort(dist, axis=None):
+            tol = np.maximum(TIP_MATCH_PX, TIP_MATCH_REL * np.array([lengths[k] for k in keys]) / px)
+            for flat in np.argsort(dist / tol[:, None], axis=None):
                 i, j = divmod(int(flat), dist.shape[1])
-                if dist[i, j] > TIP_MATCH_PX:
+                if dist[i, j] > tol[i]:
                     break
                 if j in used or i in done:
                     continue
@@ -161,6 +163,7 @@ def evaluate(movies, predict, refiner=None):
 
     inter, union, truth = np.zeros(5), np.zeros(5), np.zeros(5)
     sei_err, sei_err_s, bound_ok, bound_rel = [], [], [], []
+    dend = {}
     t = t_refine = 0.0
     n = 0
     for m in movies:
@@ -175,7 +178,9 @@ def evaluate(movies, predict, refiner=None):
             inter[c] += np.count_nonzero(p & q)
             union[c] += np.count_nonzero(p | q)
             truth[c] += np.count_nonzero(q)
-        rows, _ = measure_movie(pred, pixel_size_nm=m.pixel_size_nm, frame_time_s=m.frame_time_s)
+        rows, drows = measure_movie(pred, pixel_size_nm=m.pixel_size_nm, frame_time_s=m.frame_time_s)
+        for key, v in dendrite_errors(m, rows, drows).items():
+            dend[key] = dend.get(key, [] if isinstance(v, list) else 0) + v
         if refiner is not None:
             t0 = time.perf_counter()
             refine_sei_rows(rows, edge_profiles(m.frames, pred, psei), refiner, pixel_size_nm=m.pixel_size_nm)
@@ -221,6 +226,7 @@ def evaluate(movies, predict, refiner=None):
         "sei_smoothed_rel_error_p90": round(float(np.percentile(es, 90)), 4),
         "sei_smoothed_rel_error_max": round(float(es.max()), 4),
         "sei_smoothed_frames_within_10pct": round(float((es <= 0.10).mean()), 4),
+        **dendrite_summary(dend),
         "frames": n,
         "fps": round(n / t, 2) if predict is not None else None,
         "sei_refined": refiner is not None,
@@ -441,6 +447,19 @@ def main() -> int:
             print(f"liquid cells with a step electrode edge, {label}: mean IoU "
                   f"{r['mean_iou']:.3f}, SEI err median {r['sei_rel_error_median']:.3f}, p90 {r['sei_rel_error_p90']:.3f}, "
                   f"within 10 % {r['sei_frames_within_10pct']:.3f} of {r['sei_frames']} frames")
+    print("\nlithium and dendrites (held-out, 15/60/250 e/px), measured against the simulator's truth")
+    print(f"{'':26} {'Li area err':>11} {'count exact':>11} {'count err':>9} {'found':>6} {'false/frame':>11} "
+          f"{'length err':>10} {'longest err':>11} {'velocity err':>12}")
+    def f(v):
+        return f"{v:.3f}" if v is not None else "-"
+
+    for name, r in (("true masks", result["truth_masks_all_in_range"]), ("network", a), ("classical", c),
+                    ("network, liquid", result["network"]["all_in_range_liquid"]),
+                    ("network, open", result["network"]["all_in_range_open"])):
+        print(f"{name:26} {f(r['lithium_area_rel_error_median']):>11} {f(r['dendrite_count_exact_frames']):>11} "
+              f"{r['dendrite_count_mean_error']:>+9.2f} {f(r['dendrites_found']):>6} {r['dendrites_false_per_frame']:>11.2f} "
+              f"{f(r['dendrite_length_rel_error_median']):>10} {f(r['longest_dendrite_rel_error_median']):>11} "
+              f"{f(r['tip_velocity_rel_error_median']):>12}  ({r['tip_velocity_dendrites']} dendrites)")
     print(f"\n{'frame':>10} {'GFLOP':>6} {'torch fps':>10} {'onnx fps':>9} {'pipeline':>9} {'speed-up':>9}")
     for r in result["speed"]:
         print(f"{r['frame']:>10} {r['gflop_per_frame']:>6} {r['torch_eager_fps']:>10} {r['onnx_fps']:>9} "

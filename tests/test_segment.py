@@ -17,6 +17,7 @@ from mltem.segment import (
     measure_frame,
     measure_movie,
     normalise_frames,
+    path_length,
     sei_thickness_samples,
     skeleton_length,
     stack_neighbours,
@@ -221,6 +222,33 @@ def test_skeleton_length_l_shape_counts_no_corner_twice():
     s[5, 5:15] = True
     s[5:15, 14] = True
     assert_allclose(skeleton_length(s), 18.0)
+
+
+@pytest.mark.parametrize("deg", [0.0, 10.0, 22.5, 30.0, 45.0, 67.5])
+def test_path_length_of_digital_lines_is_euclidean(deg):
+    # the 1 / sqrt(2) step count is 8 % long at 22.5 deg; the smoothed path within 1 %
+    L = 80.0
+    y1, x1 = 5 + L * np.sin(np.radians(deg)), 5 + L * np.cos(np.radians(deg))
+    rr, cc = line(5, 5, int(round(y1)), int(round(x1)))
+    true = np.hypot(rr[-1] - rr[0], cc[-1] - cc[0])
+    assert abs(path_length(np.stack([rr, cc], 1)) - true) <= 0.01 * true
+
+
+def test_path_length_keeps_a_bend():
+    t = np.linspace(0, np.pi, 400)
+    ring = np.unique(np.round(np.stack([50 + 30 * np.sin(t), 50 + 30 * np.cos(t)], 1)).astype(int), axis=0)
+    ring = ring[np.argsort(np.arctan2(ring[:, 0] - 50, ring[:, 1] - 50))]  # ordered along the half circle
+    assert abs(path_length(ring) - np.pi * 30) <= 0.02 * np.pi * 30
+    assert path_length(np.zeros((1, 2))) == 0.0
+
+
+def test_dendrite_length_at_the_staircase_worst_angle():
+    m = layer_mask(n=128, electrode=20, sei=4)
+    rr, cc = line(40, 24, 40 + 33, 24 + 80)  # 22.5 deg from the x axis, 86.5 px from the SEI
+    for d in (-1, 0, 1):
+        m[rr + d, cc] = 3
+    (den,), _ = find_dendrites(m)
+    assert abs(den.length_px - np.hypot(33, 80)) <= 2.0  # the 1 / sqrt(2) step count gave ~93
 
 
 def _draw_dendrite(m, r0, c0, r1, c1, width=1):

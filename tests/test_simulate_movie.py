@@ -186,6 +186,41 @@ def test_dendrites_grow():
     assert m.lithium_area_nm2[-1] > m.lithium_area_nm2[0]
 
 
+def test_dendrite_truth_counts_what_the_frame_shows():
+    from mltem.simulate._movie import _dendrite_truth
+
+    el = np.zeros((64, 64), bool)
+    el[40:] = True  # electrode from row 40 down: its surface at y = 39.5
+    arc = np.arange(0, 30.0, 0.5)
+    up = np.stack([40.5 - arc, np.full_like(arc, 20.0)], 1)  # root 1 px inside, straight up
+    tips, lengths = _dendrite_truth([(0, up, arc, 2.0)], el)
+    # from the surface (arc 1.0) to the tip (arc 29.5), to half a node step
+    assert list(lengths) == [0] and abs(lengths[0] - 28.5) <= 0.25
+    assert_allclose(tips[0], up[-1])
+    # too short for its root radius: 28.5 px < 4 x 7.5 px
+    assert _dendrite_truth([(0, up, arc, 7.5)], el) == ([], {})
+    # the trunk runs out of the top of the frame: counted up to its last point inside
+    arc2 = np.arange(0, 60.0, 0.5)
+    long = np.stack([40.5 - arc2, np.full_like(arc2, 20.0)], 1)
+    tips, lengths = _dendrite_truth([(1, long, arc2, 1.0)], el)
+    assert abs(lengths[1] - 40.0) <= 0.25 and -0.5 <= tips[0][0] < 0.5
+    # rooted outside the frame, entering it already off the electrode: not counted
+    side = np.stack([np.full_like(arc, 30.0), -5.0 + arc], 1)
+    assert _dendrite_truth([(2, side, arc, 1.0)], el) == ([], {})
+    # hidden in lithium of the same contrast (the open cell's source): not counted
+    hid = np.zeros_like(el)
+    hid[15:25, 15:25] = True
+    assert _dendrite_truth([(3, up, arc, 2.0)], el, hidden=hid) == ([], {})
+
+
+def test_dendrite_lengths_match_the_count_and_grow_at_their_speed():
+    m = simulate_movie(10, (128, 128), seed=11, n_dendrites=2, n_deposits=0, n_bubbles=0, drift_px=0.0)
+    assert [len(d) for d in m.dendrite_lengths_nm] == m.dendrite_count.tolist()
+    assert_allclose([max(d.values(), default=0.0) for d in m.dendrite_lengths_nm], m.longest_dendrite_nm)
+    grown = [k for k in m.dendrite_lengths_nm[-1] if k in m.dendrite_lengths_nm[-2]]
+    assert grown and all(m.dendrite_lengths_nm[-1][k] >= m.dendrite_lengths_nm[-2][k] for k in grown)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

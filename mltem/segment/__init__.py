@@ -18,6 +18,7 @@ from mltem.segment._measure import (
     measure_movie,
     running_median,
     sei_thickness_samples,
+    path_length,
     skeleton_length,
 )
 from mltem.segment._refine import (
@@ -64,6 +65,7 @@ __all__ = [
     "segment_stream",
     "sei_probability",
     "sei_thickness_samples",
+    "path_length",
     "skeleton_length",
     "stack_neighbours",
     "temporal_mode",

@@ -66,7 +66,7 @@ class SyntheticMovie:
         (frame,) longest visible trunk of an attached dendrite (root to tip), nm; 0 if none.
     dendrite_tips : list of numpy.ndarray
         Per frame, (k, 2) positions (y, x) in pixels of the trunk tips of the attached
-        dendrites.
+        dendrites (where a trunk leaves the frame, its last point in the frame).
     pixel_size_nm : float
     frame_time_s : float
     kind : str
@@ -512,14 +512,16 @@ def _dendrite_frame(dendrites, t, drift_y, drift_x):
 
 
 def _dendrite_truth(trunks, electrode: np.ndarray, hidden: np.ndarray | None = None):
-    """Tips and visible trunk lengths (px) of the dendrites seen attached in this frame.
+    """Visible trunk ends and lengths (px) of the dendrites seen attached in this frame.
 
-    A dendrite counts when its root lies in the frame on the electrode, its trunk
-    leaves the electrode and its tip is in the frame, and the trunk outside the
-    electrode is at least 4 root radii long; its length is measured from the electrode
-    surface (half a node step before the first node outside) to the tip. A dendrite
-    entering the frame from a root outside it, still buried in a swollen electrode, or
-    running through ``hidden`` (lithium of the same contrast, e.g. the open cell's
+    A dendrite counts when the frame shows its trunk leaving the electrode (the first
+    trunk node in the frame outside the electrode follows a node in the frame on it)
+    and the trunk from there on, as far as it stays in the frame, is at least 4 root
+    radii long. Its length runs from the electrode surface (half a node step before the
+    first node outside) to its tip, or to where it leaves the frame (its end is then
+    the last node in the frame: the part an image of this frame shows). A dendrite that
+    enters the frame already off the electrode, is still buried in a swollen electrode,
+    or runs through ``hidden`` (lithium of the same contrast, e.g. the open cell's
     lithium source) is not counted: no image of this frame shows it as a dendrite.
     """
     h, w = electrode.shape
@@ -527,22 +529,23 @@ def _dendrite_truth(trunks, electrode: np.ndarray, hidden: np.ndarray | None = N
     for k, p, arc, r0 in trunks:
         yi, xi = np.round(p[:, 0]).astype(int), np.round(p[:, 1]).astype(int)
         inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
-        if not (inside[0] and inside[-1]):
-            continue
         in_el = np.zeros(len(p), bool)
         in_el[inside] = electrode[yi[inside], xi[inside]]
-        # the root sits 1 px inside the surface: allow for the rounding to a pixel
-        if in_el.all() or not electrode[max(yi[0] - 1, 0) : yi[0] + 2, max(xi[0] - 1, 0) : xi[0] + 2].any():
+        off = np.flatnonzero(inside & ~in_el)
+        if off.size == 0:
             continue
-        first_out = int(np.argmin(in_el))
-        if hidden is not None:
-            out = inside & ~in_el
-            if hidden[yi[out], xi[out]].any():
-                continue
-        start = (arc[first_out] + arc[first_out - 1]) / 2 if first_out else arc[0]
-        L = float(arc[-1] - start)
+        e = int(off[0])
+        a = max(e - 1, 0)  # the node on the electrode before it (the root itself if e = 0)
+        # the root sits 1 px inside the surface: allow for the rounding to a pixel
+        if not (inside[a] and electrode[max(yi[a] - 1, 0) : yi[a] + 2, max(xi[a] - 1, 0) : xi[a] + 2].any()):
+            continue
+        end = e + int(np.argmin(inside[e:])) - 1 if not inside[e:].all() else len(p) - 1
+        if hidden is not None and hidden[yi[e : end + 1], xi[e : end + 1]].any():
+            continue
+        start = (arc[e] + arc[e - 1]) / 2 if e else arc[0]
+        L = float(arc[end] - start)
         if L >= 4 * r0:
-            tips.append(p[-1])
+            tips.append(p[end])
             lengths[k] = L
     return tips, lengths
 
