@@ -242,9 +242,10 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
     A lithium component (8-connected) touching the electrode or the SEI is a dendrite
     if its root-to-tip length is at least ``min_length_px`` and ``aspect`` times its
     largest half-width (so globular deposits are not counted). The root is the
-    skeleton pixel closest to the electrode/SEI, the tip the skeleton pixel farthest
-    from it along the skeleton; the length is that path, its pixel staircase smoothed
-    (:func:`path_length`), plus the root's distance to the electrode/SEI.
+    skeleton pixel closest to the electrode (to the SEI if the component does not touch
+    the electrode), the tip the skeleton pixel farthest from it along the skeleton; the
+    length is that path, its pixel staircase smoothed (:func:`path_length`), plus the
+    root's distance to the electrode (or SEI).
 
     Parameters
     ----------
@@ -272,7 +273,10 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
     dead = n - len(touching)
     if not touching:
         return [], dead
+    electrode = m == ELECTRODE
+    on_electrode = set(np.unique(lab[ndi.binary_dilation(electrode, _S8) & li]).tolist()) - {0}
     dist_base = ndi.distance_transform_edt(~base)
+    dist_el = ndi.distance_transform_edt(~electrode) if on_electrode else None
     inner = ndi.distance_transform_edt(li)
     skel = skeletonize(li)
     out = []
@@ -285,7 +289,9 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
         half = float(inner[sl][comp].max())
         if len(coords) < 2:
             continue
-        dloc = dist_base[sl][sk]
+        # a dendrite grows from the electrode through the SEI: its root is where it meets
+        # the electrode (inside the SEI band every skeleton pixel is as near the SEI)
+        dloc = (dist_el if k in on_electrode else dist_base)[sl][sk]
         start = int(np.argmin(dloc))
         geo, pred = dijkstra(_pixel_graph(coords), directed=False, indices=start, return_predecessors=True)
         geo[~np.isfinite(geo)] = -1
