@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mltem.cli import main
+from mltem.segment import TRACK_COLUMNS
 
 COLUMNS = {"frame", "time_s", "sei_thickness_nm", "lithium_area_nm2", "dendrite_count", "longest_dendrite_nm"}
 
@@ -55,9 +56,13 @@ def _check_outputs(out, n, shape, px, dt):
         assert COLUMNS <= set(r.fieldnames)
     assert len(rows) == n
     assert [float(x["time_s"]) for x in rows] == pytest.approx(dt * np.arange(n))
-    for name in ("overlay.png", "metrics.png", "overlay.gif", "dendrites.csv", "summary.json"):
+    for name in ("overlay.png", "metrics.png", "overlay.gif", "dendrites.csv", "tracks.csv", "summary.json"):
         assert (out / name).is_file(), name
-    return json.loads((out / "summary.json").read_text()), rows
+    with open(out / "tracks.csv") as f:
+        assert csv.DictReader(f).fieldnames == TRACK_COLUMNS
+    summary = json.loads((out / "summary.json").read_text())
+    assert {"dendrite_tracks_with_velocity", "growth_velocity_nm_s_median"} <= set(summary["results"])
+    return summary, rows
 
 
 def test_classical_on_the_contract_movie(contract_movie, tmp_path):

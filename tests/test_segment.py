@@ -11,6 +11,7 @@ from mltem import MltemError
 from mltem.segment import (
     classical_labels,
     clean_labels,
+    dendrite_tracks,
     find_dendrites,
     iou_per_class,
     load_labelled_frames,
@@ -305,6 +306,27 @@ def test_tip_velocity_of_a_growing_dendrite():
     assert_allclose([r["tip_velocity_nm_s"] for r in rows[1:]], 24.0, atol=1e-6)
     assert {d["track"] for d in drows} == {0}
     assert_allclose(rows[-1]["longest_dendrite_nm"] - rows[0]["longest_dendrite_nm"], 4 * 6 * 2.0)
+
+
+def test_dendrite_tracks_fit_the_growth_velocity():
+    frames = []
+    for t in range(6):
+        m = layer_mask(n=96, electrode=20, sei=4)
+        _draw_dendrite(m, 48, 21, 48, 40 + 5 * t + (3 if t == 2 else 0))  # 5 px/frame, one frame 3 px long
+        frames.append(m)
+    _, drows = measure_movie(np.stack(frames), pixel_size_nm=2.0, frame_time_s=0.5)
+    (tr,) = dendrite_tracks(drows)
+    assert (tr["track"], tr["first_frame"], tr["last_frame"], tr["frames"]) == (0, 0, 5, 6)
+    # least squares through lengths 5 px/frame apart, one of them 3 px long:
+    # 5 + 3 * (2 - 2.5) / 17.5 px/frame (17.5 = the sum of squared frame offsets from 2.5)
+    expect = (5 + 3 * (2 - 2.5) / 17.5) * 2.0 / 0.5
+    assert_allclose(tr["growth_velocity_nm_s"], expect, rtol=1e-3)
+    assert 0 < tr["growth_velocity_se_nm_s"] < 0.1 * expect
+    # two frames give no slope with an error
+    (short,) = dendrite_tracks([r for r in drows if r["frame"] < 2])
+    assert np.isnan(short["growth_velocity_nm_s"]) and short["frames"] == 2
+    with pytest.raises(ValueError, match="min_frames"):
+        dendrite_tracks(drows, min_frames=2)
 
 
 def test_measure_movie_errors():

@@ -1,5 +1,11 @@
 """``mltem segment MOVIE --out DIR``: masks of electrode, SEI, lithium and bubbles per
-frame, and the SEI / lithium / dendrite metrics they give."""
+frame, and the SEI / lithium / dendrite metrics they give.
+
+Writes ``masks.hspy``, ``metrics.csv`` (one row per frame), ``dendrites.csv`` (one row
+per dendrite per frame, with its track), ``tracks.csv`` (one row per tracked dendrite:
+its growth velocity, the slope of its length against time, and that slope's standard
+error), ``overlay.png``, ``metrics.png``, ``overlay.gif`` and ``summary.json``.
+"""
 from __future__ import annotations
 
 import logging
@@ -62,6 +68,8 @@ def run(args) -> int:
     from mltem.segment import (
         DENDRITE_COLUMNS,
         METRIC_COLUMNS,
+        TRACK_COLUMNS,
+        dendrite_tracks,
         edge_profiles,
         load_sei_refiner,
         measure_movie,
@@ -121,6 +129,8 @@ def run(args) -> int:
                    quantity="class")
     out.save_csv("metrics.csv", rows, METRIC_COLUMNS)
     out.save_csv("dendrites.csv", drows, DENDRITE_COLUMNS)
+    tracks = dendrite_tracks(drows)
+    out.save_csv("tracks.csv", tracks, TRACK_COLUMNS)
     with out.timer("figures"):
         frames = _frames_for_figures(signal, n)
         t = np.arange(n) * dt
@@ -133,7 +143,7 @@ def run(args) -> int:
             with atomic_write(p) as tmp:
                 write_overlay_movie(tmp, frames, masks, frame_time_s=dt)
             out.record(p)
-    results = _summary(rows, masks, px, dt)
+    results = _summary(rows, masks, px, dt, tracks)
     p_step = results["sei_edge_step_probability_median"]
     if p_step is not None and 0.2 < p_step < 0.8:
         notes.append(f"the SEI refiner cannot tell whether the electrode edge is a step or a wedge (step probability "
@@ -175,7 +185,7 @@ def _frames_for_figures(signal, n):
     return frames
 
 
-def _summary(rows, masks, px, dt):
+def _summary(rows, masks, px, dt, tracks):
     import numpy as np
 
     def col(k):
@@ -189,6 +199,7 @@ def _summary(rows, masks, px, dt):
     bounded = fin & np.isfinite(err)
     step = np.array([r.get("sei_edge_step_probability", np.nan) for r in rows], float)
     step = step[np.isfinite(step)]
+    growth = np.array([r["growth_velocity_nm_s"] for r in tracks], float)
     return {
         "n_frames": len(rows),
         "class_fractions": dict(zip(("electrolyte", "electrode", "SEI", "lithium", "bubble"), frac.round(5).tolist())),
@@ -203,4 +214,7 @@ def _summary(rows, masks, px, dt):
         "dendrite_count_max": int(col("dendrite_count").max()),
         "longest_dendrite_nm_max": float(col("longest_dendrite_nm").max()),
         "tip_velocity_nm_s_mean": float(np.nanmean(vel)) if np.isfinite(vel).any() else None,
+        # per tracked dendrite (tracks.csv): the slope of its length against time
+        "dendrite_tracks_with_velocity": int(np.isfinite(growth).sum()),
+        "growth_velocity_nm_s_median": float(np.median(growth[np.isfinite(growth)])) if np.isfinite(growth).any() else None,
     }
