@@ -116,10 +116,12 @@ def dendrite_errors(m, rows, drows) -> dict:
         out["false_n"] += len(meas) - len(used)
     # growth velocity: each true dendrite against the measured track it matched most often
     # (tracks.csv of mltem segment), over the frames of that track where the truth has it
-    velocity = {r["track"]: r["growth_velocity_nm_s"] for r in dendrite_tracks(drows)}
+    tracks = {r["track"]: r for r in dendrite_tracks(drows)}
     frames_of = {}
     for d in drows:
         frames_of.setdefault(d["track"], []).append(d["frame"])
+    for k, fs in frames_of.items():  # the frames of its growth, over which its velocity was fitted
+        frames_of[k] = sorted(fs)[: tracks[k]["growth_frames"]]
     for k, pairs in matched.items():
         grown = np.ptp([m.dendrite_lengths_nm[t][k] for t, _ in pairs])
         if len(pairs) < MIN_TRACK_FRAMES or grown < 2 * px:
@@ -129,10 +131,11 @@ def dendrite_errors(m, rows, drows) -> dict:
         tr = max(set(ids), key=ids.count)
         ts = [t for t in frames_of[tr] if k in m.dendrite_lengths_nm[t]]
         lt = np.array([m.dendrite_lengths_nm[t][k] for t in ts])
-        if len(ts) < MIN_TRACK_FRAMES or not np.isfinite(velocity[tr]) or np.ptp(lt) < 2 * px:
+        v = tracks[tr]["growth_velocity_nm_s"]
+        if len(ts) < MIN_TRACK_FRAMES or not np.isfinite(v) or np.ptp(lt) < 2 * px:
             continue
         vt = np.polyfit(np.array(ts) * m.frame_time_s, lt, 1)[0]
-        out["velocity_rel"].append(abs(velocity[tr] - vt) / abs(vt))
+        out["velocity_rel"].append(abs(v - vt) / abs(vt))
     return out
 
 

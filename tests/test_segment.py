@@ -322,11 +322,31 @@ def test_dendrite_tracks_fit_the_growth_velocity():
     expect = (5 + 3 * (2 - 2.5) / 17.5) * 2.0 / 0.5
     assert_allclose(tr["growth_velocity_nm_s"], expect, rtol=1e-3)
     assert 0 < tr["growth_velocity_se_nm_s"] < 0.1 * expect
+    # a dendrite stripped after frame 3: its growth velocity is fitted to frames 0-3 only
+    strip = [dict(r, length_nm=r["length_nm"] - (40.0 * (r["frame"] - 3) if r["frame"] > 3 else 0)) for r in drows]
+    (st,) = dendrite_tracks(strip)
+    assert st["growth_frames"] == 4 and st["length_max_nm"] == pytest.approx(strip[3]["length_nm"])
+    assert_allclose(st["growth_velocity_nm_s"], np.polyfit([0, 0.5, 1.0, 1.5], [r["length_nm"] for r in strip[:4]], 1)[0])
     # two frames give no slope with an error
     (short,) = dendrite_tracks([r for r in drows if r["frame"] < 2])
     assert np.isnan(short["growth_velocity_nm_s"]) and short["frames"] == 2
     with pytest.raises(ValueError, match="min_frames"):
         dendrite_tracks(drows, min_frames=2)
+
+
+def test_tracking_follows_a_dendrite_whose_root_pixel_jumps():
+    # a dendrite lying along a broad contact: its root pixel can move by more than the
+    # root distance from frame to frame; its skeleton path still says it is the same one
+    frames = []
+    for t in range(3):
+        m = layer_mask(n=96, electrode=20, sei=4)
+        _draw_dendrite(m, 48, 24, 48, 70 + 5 * t)
+        if t == 1:  # a foot along the SEI: the root pixel (first of the ties) moves 17 px up
+            m[30:48, 24:27] = 3
+        frames.append(m)
+    _, drows = measure_movie(np.stack(frames), pixel_size_nm=1.0, frame_time_s=1.0, track_distance_nm=5.0)
+    assert [d["frame"] for d in drows] == [0, 1, 2]
+    assert len({d["track"] for d in drows}) == 1
 
 
 def test_measure_movie_errors():

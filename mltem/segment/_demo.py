@@ -64,6 +64,14 @@ def demo_step(out: Path) -> str:
         lines.append(f"| {r['frame']} | {float(r['time_s']):.0f} | {sei:.1f} | {ts:.1f} | "
                      f"{float(r['lithium_area_nm2']) / 1e3:.1f} | {ta / 1e3:.1f} | {r['dendrite_count']} | {tn:.0f} | "
                      f"{float(r['longest_dendrite_nm']):.0f} | {tl:.0f} |")
+    with open(out / "tracks.csv", newline="") as f:
+        tracks = [t for t in csv.DictReader(f) if t["growth_velocity_nm_s"]]  # empty: too few frames
+    if tracks:
+        lines += ["", "Dendrites followed over >= 3 frames (`tracks.csv`):", "",
+                  "| track | frames | length first -> last (nm) | growth velocity (nm/s) |", "|---|---|---|---|"]
+        lines += [f"| {t['track']} | {t['first_frame']}-{t['last_frame']} | {float(t['length_first_nm']):.0f} -> "
+                  f"{float(t['length_last_nm']):.0f} | {float(t['growth_velocity_nm_s']):.1f} +/- "
+                  f"{float(t['growth_velocity_se_nm_s']):.1f} |" for t in tracks]
     model = summary["models"][0]["name"] if summary["models"] else "classical labeller"
     d = out.name
     return (

@@ -39,8 +39,8 @@ DENDRITE_COLUMNS = [
     "tip_velocity_nm_s",
 ]
 TRACK_COLUMNS = [
-    "track", "first_frame", "last_frame", "frames", "length_first_nm", "length_last_nm", "growth_velocity_nm_s",
-    "growth_velocity_se_nm_s",
+    "track", "first_frame", "last_frame", "frames", "length_first_nm", "length_last_nm", "length_max_nm",
+    "growth_frames", "growth_velocity_nm_s", "growth_velocity_se_nm_s",
 ]
 
 
@@ -200,6 +200,7 @@ class Dendrite:
     length_px: float  # root (electrode/SEI surface) to tip along the skeleton
     skeleton_px: float  # total skeleton length, branches included
     area_px: int
+    path: np.ndarray | None = field(default=None, repr=False, compare=False)  # (n, 2) skeleton pixels, root to tip
 
 
 def _pixel_graph(coords: np.ndarray):
@@ -310,7 +311,7 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
             continue
         off = np.array([sl[0].start, sl[1].start])
         out.append(Dendrite(tuple((coords[start] + off).tolist()), tuple((coords[j] + off).tolist()), length,
-                            skeleton_length(sk), int(comp.sum())))
+                            skeleton_length(sk), int(comp.sum()), coords[path[::-1]] + off))
     return out, dead
 
 
@@ -354,19 +355,34 @@ def measure_frame(mask: np.ndarray, *, pixel_size_nm: float = 1.0, min_dendrite_
     )
 
 
-def _track(prev, cur, max_px):
-    """Match dendrites of consecutive frames by root position (greedy, nearest first)."""
+def _track(prev, cur, max_px, near_px: float = 3.0):
+    """Match dendrites of consecutive frames (greedy, best first).
+
+    A dendrite of the frame before and one of this frame are the same when most of the
+    earlier one's skeleton path (root to tip) lies within ``near_px`` of the later one's
+    (it grew on, whatever skeleton pixel was taken as its root), or failing that when
+    their roots are within ``max_px``.
+    """
     if not prev or not cur:
         return {}
+    from scipy.spatial import cKDTree
+
     a = np.array([d.root for d in prev], float)
     b = np.array([d.root for d in cur], float)
-    d = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
+    dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
+    shared = np.zeros(dist.shape)
+    trees = [cKDTree(d.path) if d.path is not None and len(d.path) else None for d in cur]
+    for i, d in enumerate(prev):
+        if d.path is None or not len(d.path):
+            continue
+        for j, tree in enumerate(trees):
+            if tree is not None:
+                shared[i, j] = np.isfinite(tree.query(d.path, distance_upper_bound=near_px)[0]).mean()
+    ok = (shared >= 0.5) | (dist <= max_px)
     pairs = {}
-    for flat in np.argsort(d, axis=None):
-        i, j = divmod(int(flat), d.shape[1])
-        if d[i, j] > max_px:
-            break
-        if i not in pairs.values() and j not in pairs:
+    for flat in np.lexsort((dist.ravel(), -shared.ravel())):
+        i, j = divmod(int(flat), dist.shape[1])
+        if ok[i, j] and i not in pairs.values() and j not in pairs:
             pairs[j] = i
     return pairs
 
@@ -428,9 +444,11 @@ def measure_movie(masks: np.ndarray, *, pixel_size_nm: float, frame_time_s: floa
                   track_distance_nm: float | None = None):
     """Per-frame metrics and per-dendrite rows for a stack of masks.
 
-    Dendrites are followed from frame to frame by their root (within
+    Dendrites are followed from frame to frame by their skeleton path (most of the
+    earlier path within 3 px of the later one) or else by their root (within
     ``track_distance_nm``, default 10 px); the tip velocity of a tracked dendrite is the
-    change of its root-to-tip length divided by the frame time.
+    change of its root-to-tip length divided by the frame time (the slope over its
+    whole growth is :func:`dendrite_tracks`).
 
     Parameters
     ----------
@@ -514,10 +532,11 @@ def dendrite_tracks(dendrite_rows, *, min_frames: int = 3) -> list:
     """One row per tracked dendrite with its tip growth velocity, from :func:`measure_movie`.
 
     The growth velocity is the least-squares slope of the dendrite's root-to-tip length
-    against time over the frames it was followed in, with its standard error from the
-    scatter about that line: a steadier figure than the frame-to-frame
-    ``tip_velocity_nm_s``. Tracks seen in fewer than ``min_frames`` frames (at least 3)
-    get NaN.
+    against time over its growth: the frames it was followed in up to the one where it
+    was longest (a dendrite that is then stripped shortens, and that is not growth),
+    with the slope's standard error from the scatter about the line. It is a steadier
+    figure than the frame-to-frame ``tip_velocity_nm_s``. A growth seen in fewer than
+    ``min_frames`` frames (at least 3) gets NaN.
 
     Returns
     -------
@@ -534,13 +553,15 @@ def dendrite_tracks(dendrite_rows, *, min_frames: int = 3) -> list:
         rs = sorted(by_track[k], key=lambda r: r["frame"])
         t = np.array([r["time_s"] for r in rs], float)
         L = np.array([r["length_nm"] for r in rs], float)
+        g = int(np.argmax(L)) + 1  # the growth: up to the longest
         v = se = np.nan
-        if len(rs) >= min_frames:
-            dt = t - t.mean()
-            v = float((dt * (L - L.mean())).sum() / (dt * dt).sum())
-            res = L - L.mean() - v * dt
-            se = float(np.sqrt((res * res).sum() / (len(rs) - 2) / (dt * dt).sum()))
+        if g >= min_frames:
+            dt = t[:g] - t[:g].mean()
+            dL = L[:g] - L[:g].mean()
+            v = float((dt * dL).sum() / (dt * dt).sum())
+            res = dL - v * dt
+            se = float(np.sqrt((res * res).sum() / (g - 2) / (dt * dt).sum()))
         out.append({"track": k, "first_frame": rs[0]["frame"], "last_frame": rs[-1]["frame"], "frames": len(rs),
-                    "length_first_nm": float(L[0]), "length_last_nm": float(L[-1]),
-                    "growth_velocity_nm_s": v, "growth_velocity_se_nm_s": se})
+                    "length_first_nm": float(L[0]), "length_last_nm": float(L[-1]), "length_max_nm": float(L.max()),
+                    "growth_frames": g, "growth_velocity_nm_s": v, "growth_velocity_se_nm_s": se})
     return out
