@@ -197,7 +197,7 @@ class Dendrite:
 
     root: tuple
     tip: tuple
-    length_px: float  # root (electrode/SEI surface) to tip along the skeleton
+    length_px: float  # root (electrode surface, or SEI's) to tip along the skeleton
     skeleton_px: float  # total skeleton length, branches included
     area_px: int
     path: np.ndarray | None = field(default=None, repr=False, compare=False)  # (n, 2) skeleton pixels, root to tip
@@ -306,12 +306,13 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
         path = [j]
         while path[-1] != start:
             path.append(int(pred[path[-1]]))
-        length = path_length(coords[path[::-1]]) + float(dloc[start])
+        route = coords[path[::-1]]  # root to tip
+        length = path_length(route) + float(dloc[start])
         if length < max(min_length_px, aspect * half):
             continue
         off = np.array([sl[0].start, sl[1].start])
         out.append(Dendrite(tuple((coords[start] + off).tolist()), tuple((coords[j] + off).tolist()), length,
-                            skeleton_length(sk), int(comp.sum()), coords[path[::-1]] + off))
+                            skeleton_length(sk), int(comp.sum()), route + off))
     return out, dead
 
 
