@@ -161,10 +161,10 @@ def dendrite_summary(acc: dict) -> dict:
         "dendrites_false_per_frame": round(acc["false_n"] / len(cd), 4),
         "dendrite_length_rel_error_median": q(acc["length_rel"], 50),
         "dendrite_length_rel_error_p90": q(acc["length_rel"], 90),
-        "tip_velocity_rel_error_median": q(acc["velocity_rel"], 50),
-        "tip_velocity_rel_error_p90": q(acc["velocity_rel"], 90),
-        "tip_velocity_dendrites": len(acc["velocity_rel"]),
-        "tip_velocity_dendrites_followed": acc["velocity_true_n"],
+        "growth_velocity_rel_error_median": q(acc["velocity_rel"], 50),
+        "growth_velocity_rel_error_p90": q(acc["velocity_rel"], 90),
+        "growth_velocity_dendrites": len(acc["velocity_rel"]),
+        "growth_velocity_dendrites_followed": acc["velocity_true_n"],
     }
 
 
@@ -470,7 +470,7 @@ def main() -> int:
                   f"within 10 % {r['sei_frames_within_10pct']:.3f} of {r['sei_frames']} frames")
     print("\nlithium and dendrites (held-out, 15/60/250 e/px), measured against the simulator's truth")
     print(f"{'':26} {'Li area err':>11} {'count exact':>11} {'count err':>9} {'found':>6} {'false/frame':>11} "
-          f"{'length err':>10} {'longest err':>11} {'velocity err':>12}")
+          f"{'length err':>10} {'longest err':>11} {'growth v err':>12}")
     def f(v):
         return f"{v:.3f}" if v is not None else "-"
 
@@ -480,8 +480,8 @@ def main() -> int:
         print(f"{name:26} {f(r['lithium_area_rel_error_median']):>11} {f(r['dendrite_count_exact_frames']):>11} "
               f"{r['dendrite_count_mean_error']:>+9.2f} {f(r['dendrites_found']):>6} {r['dendrites_false_per_frame']:>11.2f} "
               f"{f(r['dendrite_length_rel_error_median']):>10} {f(r['longest_dendrite_rel_error_median']):>11} "
-              f"{f(r['tip_velocity_rel_error_median']):>12}  ({r['tip_velocity_dendrites']} of "
-              f"{r['tip_velocity_dendrites_followed']} dendrites)")
+              f"{f(r['growth_velocity_rel_error_median']):>12}  ({r['growth_velocity_dendrites']} of "
+              f"{r['growth_velocity_dendrites_followed']} dendrites)")
     print(f"\n{'frame':>10} {'GFLOP':>6} {'torch fps':>10} {'onnx fps':>9} {'pipeline':>9} {'speed-up':>9}")
     for r in result["speed"]:
         print(f"{r['frame']:>10} {r['gflop_per_frame']:>6} {r['torch_eager_fps']:>10} {r['onnx_fps']:>9} "
