@@ -61,9 +61,11 @@ class SyntheticMovie:
     lithium_area_nm2 : numpy.ndarray
         (frame,) area of class 3 (lithium), nm^2.
     dendrite_count : numpy.ndarray
-        (frame,) dendrites attached to the electrode and longer than 4 radii.
+        (frame,) dendrites the frame shows leaving the electrode, whose trunk is at least
+        4 root radii long (see ``_dendrite_truth``).
     longest_dendrite_nm : numpy.ndarray
-        (frame,) longest visible trunk of an attached dendrite (root to tip), nm; 0 if none.
+        (frame,) longest of their trunks (from the electrode surface to the tip, or to
+        the frame edge), nm; 0 if none.
     dendrite_tips : list of numpy.ndarray
         Per frame, (k, 2) positions (y, x) in pixels of the trunk tips of the attached
         dendrites (where a trunk leaves the frame, its last point in the frame).
@@ -74,10 +76,10 @@ class SyntheticMovie:
     params : dict
         Every setting used (including the ones drawn at random), for reproducibility.
     dendrite_lengths_nm : list of dict
-        Per frame, {dendrite number: root-to-tip trunk length, nm} of the dendrites
-        counted in ``dendrite_count`` (the same order as ``dendrite_tips``); a dendrite
-        keeps its number over the movie, so the change of its length over time is its
-        true tip growth velocity.
+        Per frame, {dendrite number: trunk length, nm, measured as for
+        ``longest_dendrite_nm``} of the dendrites counted in ``dendrite_count`` (the same
+        order as ``dendrite_tips``); a dendrite keeps its number over the movie, so the
+        change of its length over time is its true tip growth velocity.
     """
 
     frames: np.ndarray
