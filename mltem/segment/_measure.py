@@ -170,25 +170,37 @@ def sei_thickness_samples(mask: np.ndarray, *, pixel_size_nm: float = 1.0) -> np
     return out * pixel_size_nm
 
 
-def skeleton_length(skel: np.ndarray) -> float:
+def skeleton_length(skel: np.ndarray, *, sigma: float = 2.0) -> float:
     """Length of a one-pixel-wide 8-connected skeleton, px.
 
-    Orthogonal links count 1 and diagonal links sqrt(2); a diagonal link is skipped
-    where an orthogonal two-step path joins the same pixels (no double counting at
-    corners).
+    A digital line at angle theta from an image axis (|theta| <= 45 deg) has one pixel
+    per step along that axis, so each pixel stands for 1 / max(|cos theta|, |sin theta|)
+    px of line; theta is the local direction of the skeleton (the principal axis of its
+    pixels within a Gaussian window of ``sigma`` px), and each end gives back half its
+    pixel. Lines at any angle come out within about 1 %, where the 1 / sqrt(2) link
+    count reads them up to 8 % long; at a junction or a sharp bend the direction is
+    mixed, which costs a fraction of a pixel each.
     """
     s = np.asarray(skel, bool)
     if s.ndim != 2:
         raise ValueError(f"skel must be 2D, got shape {s.shape}")
-    p = np.pad(s, 1)
-    c = p[1:-1, 1:-1]
-    right, down = p[1:-1, 2:], p[2:, 1:-1]
-    dr, dl = p[2:, 2:], p[2:, :-2]
-    left = p[1:-1, :-2]
-    n_orth = np.count_nonzero(c & right) + np.count_nonzero(c & down)
-    diag_dr = c & dr & ~right & ~down
-    diag_dl = c & dl & ~left & ~down
-    return float(n_orth + np.sqrt(2) * (np.count_nonzero(diag_dr) + np.count_nonzero(diag_dl)))
+    if np.count_nonzero(s) < 2:
+        return 0.0
+    f = s.astype(float)
+    yy, xx = np.mgrid[: s.shape[0], : s.shape[1]].astype(float)
+
+    def local(a):
+        return ndi.gaussian_filter(a, sigma, mode="constant")
+
+    w0 = np.maximum(local(f), 1e-12)
+    my, mx = local(f * yy) / w0, local(f * xx) / w0
+    cyy = local(f * yy * yy) / w0 - my * my
+    cxx = local(f * xx * xx) / w0 - mx * mx
+    cxy = local(f * xx * yy) / w0 - mx * my
+    theta = 0.5 * np.arctan2(2 * cxy, cxx - cyy)
+    per_pixel = 1.0 / np.maximum(np.abs(np.cos(theta)), np.abs(np.sin(theta)))
+    n = ndi.convolve(s.astype(np.uint8), np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8), mode="constant")
+    return float(per_pixel[s].sum() - 0.5 * per_pixel[s & (n == 1)].sum())
 
 
 @dataclass
