@@ -268,7 +268,7 @@ def test_path_length_keeps_a_bend():
 
 def test_dendrite_length_at_the_staircase_worst_angle():
     m = layer_mask(n=128, electrode=20, sei=4)
-    rr, cc = line(40, 24, 40 + 33, 24 + 80)  # 22.5 deg from the x axis, 86.5 px from the SEI
+    rr, cc = line(40, 20, 40 + 33, 20 + 80)  # 22.5 deg from the x axis, 86.5 px from the electrode
     for d in (-1, 0, 1):
         m[rr + d, cc] = 3
     (den,), _ = find_dendrites(m)
@@ -297,18 +297,21 @@ def _draw_dendrite(m, r0, c0, r1, c1, width=1):
 
 def test_dendrite_count_and_length_of_drawn_dendrites():
     m = layer_mask(n=128, electrode=20, sei=4)
-    _draw_dendrite(m, 30, 24, 30, 83)  # 60 px long from the SEI surface at column 24
-    _draw_dendrite(m, 80, 24, 80, 63)  # 40 px
-    _draw_dendrite(m, 80, 44, 100, 64)  # a branch on the second: longest path 20+20*sqrt(2)
-    rr, cc = disk((110, 26), 3, shape=m.shape)
-    m[rr, cc] = 3  # a globular deposit on the SEI: not a dendrite
+    # dendrites grow from the electrode (columns < 20) through the SEI (20-23)
+    _draw_dendrite(m, 30, 20, 30, 79)  # 60 px long from the electrode surface
+    _draw_dendrite(m, 80, 20, 80, 59)  # 40 px
+    _draw_dendrite(m, 80, 40, 100, 60)  # a branch on the second: longest path 20+20*sqrt(2)
+    rr, cc = disk((110, 22), 3, shape=m.shape)
+    m[rr, cc] = 3  # a globular deposit on the electrode: not a dendrite
     rr, cc = disk((10, 100), 3, shape=m.shape)
     m[rr, cc] = 3  # detached: dead lithium
+    _draw_dendrite(m, 55, 24, 55, 50)  # stripped from the electrode, lying on the SEI: dead lithium
     dens, dead = find_dendrites(m)
-    assert len(dens) == 2 and dead == 1
+    assert len(dens) == 2 and dead == 2
+    assert len(find_dendrites(m, contact_px=5)[0]) == 3  # reaching over the 4 px of SEI: attached
     lengths = sorted(d.length_px for d in dens)
-    # root-to-tip along the skeleton plus the root's distance to the SEI; the skeleton of
-    # a 3-px-wide bar stops ~1 px short at each end: within 2 px.
+    # root-to-tip along the skeleton plus the root's distance to the electrode; the
+    # skeleton of a 3-px-wide bar stops ~1 px short at each end: within 2 px.
     assert abs(lengths[1] - 60) <= 2
     assert abs(lengths[0] - (20 + 20 * np.sqrt(2) + 1)) <= 2.5
     branched = min(dens, key=lambda d: d.length_px)
@@ -320,7 +323,7 @@ def test_tip_velocity_of_a_growing_dendrite():
     frames = []
     for t in range(5):
         m = layer_mask(n=96, electrode=20, sei=4)
-        _draw_dendrite(m, 48, 24, 48, 24 + 20 + 6 * t)
+        _draw_dendrite(m, 48, 20, 48, 20 + 24 + 6 * t)
         frames.append(m)
     rows, drows = measure_movie(np.stack(frames), pixel_size_nm=2.0, frame_time_s=0.5)
     assert [r["dendrite_count"] for r in rows] == [1] * 5
@@ -363,9 +366,9 @@ def test_tracking_follows_a_dendrite_whose_root_pixel_jumps():
     frames = []
     for t in range(3):
         m = layer_mask(n=96, electrode=20, sei=4)
-        _draw_dendrite(m, 48, 24, 48, 70 + 5 * t)
-        if t == 1:  # a foot along the SEI: the root pixel (first of the ties) moves 17 px up
-            m[30:48, 24:27] = 3
+        _draw_dendrite(m, 48, 20, 48, 70 + 5 * t)
+        if t == 1:  # a foot along the electrode: the root pixel (first of the ties) moves 18 px up
+            m[30:48, 20:23] = 3
         frames.append(m)
     _, drows = measure_movie(np.stack(frames), pixel_size_nm=1.0, frame_time_s=1.0, track_distance_nm=5.0)
     assert [d["frame"] for d in drows] == [0, 1, 2]

@@ -27,6 +27,8 @@ __all__ = [
 
 ELECTROLYTE, ELECTRODE, SEI, LITHIUM, BUBBLE = range(5)
 _S8 = np.ones((3, 3), bool)
+#: Largest gap, px, between the electrode and lithium counted as attached to it.
+ATTACH_PX = 2
 
 METRIC_COLUMNS = [
     "frame", "time_s", "sei_thickness_nm", "sei_thickness_smoothed_nm", "sei_thickness_std_nm", "sei_thickness_p10_nm",
@@ -255,16 +257,19 @@ def path_length(path: np.ndarray, sigma: float = 1.5) -> float:
     return float(np.hypot(*np.diff(p, axis=0).T).sum())
 
 
-def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: float = 4.0):
-    """Dendrites (elongated lithium attached to the electrode/SEI) and dead lithium.
+def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: float = 4.0,
+                   contact_px: int = ATTACH_PX):
+    """Dendrites (elongated lithium attached to the electrode) and dead lithium.
 
-    A lithium component (8-connected) touching the electrode or the SEI is a dendrite
-    if its root-to-tip length is at least ``min_length_px`` and ``aspect`` times its
-    largest half-width (so globular deposits are not counted). The root is the
-    skeleton pixel closest to the electrode (to the SEI if the component does not touch
-    the electrode), the tip the skeleton pixel farthest from it along the skeleton; the
-    length is that path, its pixel staircase smoothed (:func:`path_length`), plus the
-    root's distance to the electrode (or SEI).
+    A lithium component (8-connected) within ``contact_px`` of the electrode is
+    attached; lithium that reaches only the SEI is dead lithium (stripped from the
+    electrode, it lies on the SEI). An attached component is a dendrite if its
+    root-to-tip length is at least ``min_length_px`` and ``aspect`` times its largest
+    half-width (so globular deposits are not counted). The root is the skeleton pixel
+    closest to the electrode (a dendrite grows from the electrode through the SEI), the
+    tip the skeleton pixel farthest from it along the skeleton; the length is that
+    path, its pixel staircase smoothed (:func:`path_length`), plus the root's distance
+    to the electrode.
 
     Parameters
     ----------
@@ -272,12 +277,15 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
         (y, x) integer classes.
     min_length_px : float
     aspect : float
+    contact_px : int
+        Largest gap, px, between the electrode and attached lithium (a segmentation may
+        leave a pixel or two of SEI under a dendrite's root).
 
     Returns
     -------
     dendrites : list of Dendrite
     dead_lithium : int
-        Lithium components touching neither the electrode nor the SEI.
+        Lithium components not attached to the electrode.
     """
     from scipy.sparse.csgraph import dijkstra
     from skimage.morphology import skeletonize
@@ -286,16 +294,14 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
     li = m == LITHIUM
     if not li.any():
         return [], 0
-    base = (m == ELECTRODE) | (m == SEI)
+    electrode = m == ELECTRODE
     lab, n = ndi.label(li, _S8)
-    touching = set(np.unique(lab[ndi.binary_dilation(base, _S8) & li]).tolist()) - {0}
+    near = ndi.binary_dilation(electrode, _S8, iterations=contact_px) if electrode.any() else electrode
+    touching = set(np.unique(lab[near & li]).tolist()) - {0}
     dead = n - len(touching)
     if not touching:
         return [], dead
-    electrode = m == ELECTRODE
-    on_electrode = set(np.unique(lab[ndi.binary_dilation(electrode, _S8) & li]).tolist()) - {0}
-    dist_base = ndi.distance_transform_edt(~base)
-    dist_el = ndi.distance_transform_edt(~electrode) if on_electrode else None
+    dist_el = ndi.distance_transform_edt(~electrode)
     inner = ndi.distance_transform_edt(li)
     skel = skeletonize(li)
     out = []
@@ -310,7 +316,7 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
             continue
         # a dendrite grows from the electrode through the SEI: its root is where it meets
         # the electrode (inside the SEI band every skeleton pixel is as near the SEI)
-        dloc = (dist_el if k in on_electrode else dist_base)[sl][sk]
+        dloc = dist_el[sl][sk]
         start = int(np.argmin(dloc))
         geo, pred = dijkstra(_pixel_graph(coords), directed=False, indices=start, return_predecessors=True)
         geo[~np.isfinite(geo)] = -1
