@@ -115,13 +115,9 @@ def dendrite_errors(m, rows, drows) -> dict:
                 matched.setdefault(keys[i], []).append((t, meas[j]["track"]))
         out["false_n"] += len(meas) - len(used)
     # growth velocity: each true dendrite against the measured track it matched most often
-    # (tracks.csv of mltem segment), over the frames of that track where the truth has it
+    # (tracks.csv of mltem segment), over that track's growth frames where the truth has it
+    # (a track runs over consecutive frames: measure_movie links a frame to the one before)
     tracks = {r["track"]: r for r in dendrite_tracks(drows)}
-    frames_of = {}
-    for d in drows:
-        frames_of.setdefault(d["track"], []).append(d["frame"])
-    for k, fs in frames_of.items():  # the frames of its growth, over which its velocity was fitted
-        frames_of[k] = sorted(fs)[: tracks[k]["growth_frames"]]
     for k, pairs in matched.items():
         grown = np.ptp([m.dendrite_lengths_nm[t][k] for t, _ in pairs])
         if len(pairs) < MIN_TRACK_FRAMES or grown < 2 * px:
@@ -129,7 +125,8 @@ def dendrite_errors(m, rows, drows) -> dict:
         out["velocity_true_n"] += 1  # a dendrite followed, growing: it should get a velocity
         ids = [tr for _, tr in pairs]
         tr = max(set(ids), key=ids.count)
-        ts = [t for t in frames_of[tr] if k in m.dendrite_lengths_nm[t]]
+        first = tracks[tr]["first_frame"]
+        ts = [t for t in range(first, first + tracks[tr]["growth_frames"]) if k in m.dendrite_lengths_nm[t]]
         lt = np.array([m.dendrite_lengths_nm[t][k] for t in ts])
         v = tracks[tr]["growth_velocity_nm_s"]
         if len(ts) < MIN_TRACK_FRAMES or not np.isfinite(v) or np.ptp(lt) < 2 * px:

@@ -116,6 +116,10 @@ def test_bagged_mean_and_gate_match_sklearn():
     p = clf.predict_proba(xt)[:, 1]
     np.testing.assert_allclose(gated.step_probability(xt), p, rtol=0, atol=1e-12)
     np.testing.assert_allclose(gated.predict(xt), (1 - p) * want + p * regs[0].predict(xt), rtol=0, atol=1e-12)
+    # the gate's probability, once evaluated, is taken as given
+    np.testing.assert_array_equal(gated.predict(xt, step_probability=gated.step_probability(xt)), gated.predict(xt))
+    np.testing.assert_allclose(gated.predict(xt, step_probability=np.ones(len(xt))), regs[0].predict(xt), rtol=0,
+                               atol=1e-12)
     assert bag.step_probability(xt) is None
     a = gated.arrays()
     with pytest.raises(MltemError, match="gate needs a step-edge correction"):

@@ -211,7 +211,7 @@ class Dendrite:
 
     root: tuple
     tip: tuple
-    length_px: float  # root (electrode surface, or SEI's) to tip along the skeleton
+    length_px: float  # root (electrode surface) to tip along the skeleton
     skeleton_px: float  # total skeleton length, branches included
     area_px: int
     path: np.ndarray | None = field(default=None, repr=False, compare=False)  # (n, 2) skeleton pixels, root to tip

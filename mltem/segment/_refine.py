@@ -325,12 +325,13 @@ class SeiRefiner:
             return None
         return expit(self.gate.output(x))
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray, *, step_probability: np.ndarray | None = None) -> np.ndarray:
         """(n,) corrections, px, for (n, features) inputs: the ensemble's output, or with a
-        gate the mean of it and the step-edge correction weighted by :meth:`step_probability`."""
+        gate the mean of it and the step-edge correction weighted by :meth:`step_probability`
+        (pass that probability, if already evaluated for ``x``, as ``step_probability``)."""
         if self.gate is None:
             return self.output(x)
-        p = self.step_probability(x)
+        p = self.step_probability(x) if step_probability is None else step_probability
         return (1 - p) * self.output(x) + p * self.step_correction.output(x)
 
     def output(self, x: np.ndarray) -> np.ndarray:
@@ -400,13 +401,13 @@ def refine_sei_rows(rows: list, profiles: dict, refiner: SeiRefiner, *, pixel_si
     ok = np.isfinite(raw)
     if ok.any():
         x = refine_features(profiles, raw / pixel_size_nm)
-        corr = np.where(ok, clip_correction(refiner.predict(x) * pixel_size_nm, raw), 0.0)
+        p = refiner.step_probability(x)  # the gate, evaluated once for the correction and the report
+        if p is not None:
+            step = np.where(ok, p, np.nan)
+        corr = np.where(ok, clip_correction(refiner.predict(x, step_probability=p) * pixel_size_nm, raw), 0.0)
         b = refiner.bound(x)
         if b is not None:
             err = np.where(ok, b * pixel_size_nm, np.nan)
-        p = refiner.step_probability(x)
-        if p is not None:
-            step = np.where(ok, p, np.nan)
     smoothed = running_median(raw - corr, 3)
     for r, v, c, s, e, q in zip(rows, raw, corr, smoothed, err, step):
         r["sei_thickness_masks_nm"] = float(v)
