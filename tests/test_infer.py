@@ -93,3 +93,22 @@ def test_export_refuses_a_model_that_disagrees(tmp_path, monkeypatch):
     with pytest.raises(MltemError, match="differs from torch by 0.5"):
         _export(torch.nn.Conv2d(1, 1, 1), tmp_path, "bad", (1, 1, 8, 8))
     assert not list(tmp_path.glob("bad*"))
+
+
+def test_card_chooses_the_graph_optimisation_level(tmp_path):
+    import dataclasses
+
+    from mltem import MltemError
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 5, 3, padding=1), torch.nn.ReLU(), torch.nn.ConvTranspose2d(5, 3, 2, 2))
+    card = _export(net, tmp_path, "levels", (1, 2, 16, 16))
+    x = np.random.default_rng(0).standard_normal((2, 2, 24, 16)).astype(np.float32)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    for level in ("basic", "extended", "all"):
+        c = dataclasses.replace(card, extra={**card.extra, "onnxruntime_graph_optimization": level})
+        assert_allclose(OnnxModel(c)(x), ref, atol=1e-5)
+    bad = dataclasses.replace(card, extra={**card.extra, "onnxruntime_graph_optimization": "fastest"})
+    with pytest.raises(MltemError, match="must be one of basic, extended, all, got 'fastest'"):
+        OnnxModel(bad)

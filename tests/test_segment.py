@@ -19,6 +19,7 @@ from mltem.segment import (
     measure_movie,
     normalise_frames,
     path_length,
+    sei_probability,
     sei_thickness_samples,
     skeleton_length,
     stack_neighbours,
@@ -419,6 +420,36 @@ def test_temporal_mode_removes_flicker_and_keeps_ties():
         temporal_mode(lab, 0)
 
 
+def test_temporal_mode_of_three_frames_is_the_majority_with_centre_ties():
+    # the three-frame fast path against the rule itself, pixel by pixel
+    rng = np.random.default_rng(3)
+    lab = rng.integers(0, 5, (9, 12, 12)).astype(np.uint8)
+    lab[:, :6] = lab[0, :6]  # some agreement too
+    out = temporal_mode(lab, 3)
+    for t in range(9):
+        for y, x in np.ndindex(12, 12):
+            win = list(lab[max(0, t - 1) : t + 2, y, x])
+            best = max(win.count(c) for c in win)
+            expect = lab[t, y, x] if win.count(lab[t, y, x]) == best else max(win, key=win.count)
+            assert out[t, y, x] == expect
+
+
+def test_labels_from_logits_match_argmax_and_softmax():
+    from mltem.segment._infer import labels_from_logits
+
+    rng = np.random.default_rng(0)
+    lg = rng.normal(0, 3, (3, 5, 40, 30)).astype(np.float32)
+    lg[0, :, :5] = 1.0  # exact ties: the first class wins, as in argmax
+    # SEI logits just above and below log(1/255) of the maximum: the softmax is still exact there
+    lg[1, 2] = lg[1].max(0) - rng.uniform(5.3, 5.8, (40, 30)).astype(np.float32)
+    lw = np.log(np.array([1, 1, 2, 3, 1], np.float32))
+    labels, psei = labels_from_logits(lg, lw, sei_prob=True)
+    np.testing.assert_array_equal(labels, (lg - lw[None, :, None, None]).argmax(1))
+    np.testing.assert_array_equal(psei, sei_probability(lg))
+    assert (psei[1] == 1).any() and (psei[1] == 0).any()
+    np.testing.assert_array_equal(labels_from_logits(lg), lg.argmax(1))
+
+
 # ---------------------------------------------------------------- classical labeller
 def test_classical_labeller_on_easy_frames():
     # High dose, no lithium, one bubble, an 80 nm SEI (20 px), random electrode angles:
@@ -616,8 +647,8 @@ def test_class_weight_correction_picks_the_most_probable_class():
         def predict_tiled(self, x, **kw):
             return np.broadcast_to(np.log(p)[None, :, None, None], (len(x), 5, *x.shape[2:])).copy()
 
-    x = np.zeros((2, 3, 16, 16), np.float32)
-    kw = {"tile": 16, "overlap": 0, "multiple": 16, "batch_size": 2}
+    x = np.zeros((2, 16, 16), np.float32)
+    kw = {"neighbours": 1, "tile": 16, "overlap": 0, "multiple": 16, "batch_size": 2}
     assert (_predict(Stub({}), x, **kw) == 2).all()
     assert (_predict(Stub({"class_weights": [1, 1, 2, 3, 1]}), x, **kw) == 0).all()
     assert_allclose(class_log_weights(Stub({"class_weights": [1, 1, 2, 3, 1]})), np.log([1, 1, 2, 3, 1]), rtol=1e-6)
@@ -738,6 +769,31 @@ def test_shipped_model_iou_on_held_out_movie(model):
     assert np.mean(iou[present]) > 0.85, iou
 
 
+@pytest.mark.parametrize("tile, batch_size", [(96, 4), (64, 4), (64, 1)])
+def test_streamed_and_batched_inference_equal_the_whole_movie(model, tile, batch_size):
+    # Frames are stacked with their neighbours and reduced to labels a few at a time, and
+    # streamed chunk by chunk: the same classes and SEI probability as the logits of the
+    # whole movie at once (one tile per frame, or 4 blended tiles of 64 px).
+    from mltem.infer import OnnxModel
+    from mltem.segment import segment_frames, segment_stream
+    from mltem.segment._infer import class_log_weights
+
+    mv = simulate_movie(7, (96, 96), seed=990011, dose=60.0, n_dendrites=2)
+    m = OnnxModel(model)
+    logits = m.predict_tiled(stack_neighbours(normalise_frames(mv.frames)), tile=tile, overlap=16 if tile < 96 else 0,
+                             multiple=16, batch_size=batch_size)  # onnxruntime rounds by batch size
+    expect = (logits - class_log_weights(m)[None, :, None, None]).argmax(1)
+    kw = {"model": m, "tile": tile, "overlap": 16, "batch_size": batch_size, "smooth_frames": 1, "clean": False,
+          "sei_prob": True}
+    lab, psei = segment_frames(mv.frames, **kw)
+    np.testing.assert_array_equal(lab, expect)
+    np.testing.assert_array_equal(psei, sei_probability(logits))
+    chunks = [(i, mv.frames[i : i + 3]) for i in range(0, 7, 3)]
+    slab, spsei = segment_stream(chunks, 7, (96, 96), **kw)
+    np.testing.assert_array_equal(slab, lab)
+    np.testing.assert_array_equal(spsei, psei)
+
+
 def test_segment_task_mixes_in_user_labels(tmp_path):
     pytest.importorskip("torch")
     from mltem.segment._task import SegmentTask
@@ -766,3 +822,22 @@ def test_clean_labels_removes_specks_and_keeps_structures():
     assert clean_labels(np.stack([m, m])).shape == (2, 64, 64)
     with pytest.raises(ValueError, match="one size per class"):
         clean_labels(m, min_size_px=(1, 2))
+
+
+def test_specks_take_the_label_of_the_nearest_kept_pixel():
+    # windowed fill against one exact distance transform of the whole frame
+    from scipy import ndimage as ndi
+
+    from mltem.segment._classical import _fill_nearest
+
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        h, w = rng.integers(6, 70, 2)
+        lab = ndi.median_filter(rng.integers(0, 5, (h, w)).astype(np.uint8), size=3)
+        drop = rng.random((h, w)) < rng.choice([0.02, 0.2, 0.6])
+        if rng.random() < 0.5:
+            drop = ndi.binary_dilation(drop)
+        if drop.all() or not drop.any():
+            continue
+        _, (iy, ix) = ndi.distance_transform_edt(drop, return_indices=True)
+        np.testing.assert_array_equal(_fill_nearest(lab, drop), lab[iy, ix])

@@ -23,7 +23,8 @@ from mltem.segment import (
     refine_sei_rows,
     segment_frames,
 )
-from mltem.segment._refine import THICKNESS_FEATURE, _dilate
+from mltem.segment._morph import dilate_square
+from mltem.segment._refine import THICKNESS_FEATURE
 from mltem.simulate import simulate_movie
 
 
@@ -72,11 +73,15 @@ def test_square_dilation_equals_iterated_8_connected_dilation():
     from scipy import ndimage as ndi
 
     rng = np.random.default_rng(3)
-    for density in (0.002, 0.05, 0.5):
-        m = rng.random((61, 47)) < density
-        m[0, 5] = m[-1, -1] = True  # on the border: nothing may enter from outside
-        for r in (1, 3, 8):
-            assert np.array_equal(_dilate(m, r), ndi.binary_dilation(m, np.ones((3, 3), bool), iterations=r))
+    for shape in ((61, 47), (1, 9), (5, 1), (40, 3)):
+        for density in (0.002, 0.05, 0.5):
+            m = rng.random(shape) < density
+            m[0, -1] = m[-1, 0] = True  # on the border: nothing may enter from outside
+            for r in (1, 2, 3, 5, 8, 13):
+                assert np.array_equal(dilate_square(m, r), ndi.binary_dilation(m, np.ones((3, 3), bool), iterations=r))
+            assert np.array_equal(dilate_square(m, 0), m)
+    with pytest.raises(ValueError, match="non-negative integer"):
+        dilate_square(m, -1)
 
 
 def test_tree_evaluator_matches_sklearn():

@@ -19,11 +19,16 @@ __all__ = ["OnnxModel", "session", "tile_starts", "blend_window"]
 log = logging.getLogger(__name__)
 
 
+#: onnxruntime graph optimisation levels a card may ask for (``extra.onnxruntime_graph_optimization``)
+GRAPH_OPTIMIZATION = {"basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
 @functools.lru_cache(maxsize=16)
-def _cached_session(path: str, sha256: str, threads: int):
+def _cached_session(path: str, sha256: str, threads: int, optimization: str = "all"):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION[optimization])
     if threads > 0:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -32,9 +37,18 @@ def _cached_session(path: str, sha256: str, threads: int):
 
 
 def session(card: ModelCard, *, threads: int = 0):
-    """An onnxruntime session for a verified card, cached per (file, sha256, threads)."""
+    """An onnxruntime session for a verified card, cached per (file, sha256, threads).
+
+    The graph optimisation level is the card's ``extra.onnxruntime_graph_optimization``
+    (``basic``, ``extended`` or ``all``; default ``all``, onnxruntime's own default): the
+    fastest level depends on the network (all levels give the same outputs to rounding).
+    """
+    level = card.extra.get("onnxruntime_graph_optimization", "all")
+    if level not in GRAPH_OPTIMIZATION:
+        raise MltemError(f"model '{card.name}': extra.onnxruntime_graph_optimization must be one of "
+                         f"{', '.join(GRAPH_OPTIMIZATION)}, got {level!r}", path=card.path)
     try:
-        return _cached_session(str(card.path.resolve()), card.sha256, int(threads))
+        return _cached_session(str(card.path.resolve()), card.sha256, int(threads), level)
     except Exception as exc:  # onnxruntime raises its own types for corrupt models
         raise MltemError(f"onnxruntime cannot load model '{card.name}' ({exc})", path=card.path) from exc
 
@@ -104,19 +118,27 @@ class OnnxModel:
         out = self.session.run(None, {self.input_name: batch})
         return out[0] if len(out) == 1 else dict(zip(self.output_names, out))
 
-    def predict(self, x: np.ndarray, *, batch_size: int = 32, desc: str = ""):
-        """Run ``x`` (N, ...) in batches, with a progress bar; outputs are concatenated."""
+    def predict(self, x: np.ndarray, *, batch_size: int = 32, desc: str = "", show_progress: bool = True):
+        """Run ``x`` (N, ...) in batches, with a progress bar (unless ``show_progress`` is
+        False: a caller that shows its own); outputs are concatenated."""
         x = np.asarray(x)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        outs = []
-        for i in progress(range(0, len(x), batch_size), desc=desc or self.card.name, unit="batch"):
-            outs.append(self(x[i : i + batch_size]))
-        if not outs:
+        if not len(x):
             raise MltemError("nothing to run: the input is empty")
-        if isinstance(outs[0], dict):
-            return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
-        return np.concatenate(outs)
+        outs, full = [], None
+        steps = range(0, len(x), batch_size)
+        for i in progress(steps, desc=desc or self.card.name, unit="batch") if show_progress else steps:
+            o = self(x[i : i + batch_size])
+            if isinstance(o, dict):
+                outs.append(o)
+                continue
+            if full is None:  # filled in place: no second copy of a large output
+                full = np.empty((len(x), *o.shape[1:]), o.dtype)
+            full[i : i + len(o)] = o
+        if full is not None:
+            return full
+        return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
     def predict_tiled(
         self,
@@ -127,6 +149,7 @@ class OnnxModel:
         batch_size: int = 8,
         multiple: int = 1,
         desc: str = "",
+        show_progress: bool = True,
     ) -> np.ndarray:
         """Run a fully convolutional model over large images with overlapping tiles.
 
@@ -145,6 +168,8 @@ class OnnxModel:
             Tiles per onnxruntime call.
         multiple : int
             The network's size granularity (2**levels for a U-Net).
+        desc, show_progress
+            The progress bar's label; False leaves it out.
 
         Returns
         -------
@@ -162,6 +187,11 @@ class OnnxModel:
             images = np.pad(images, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect" if min(h, w) > 1 else "edge")
         H, W = images.shape[2:]
         ys, xs = tile_starts(H, tile, overlap), tile_starts(W, tile, overlap)
+        if len(ys) == len(xs) == 1:  # one tile per image: nothing to blend (the weights would all be 1)
+            out = self.predict(images[:, :, :tile, :tile], batch_size=batch_size, desc=desc, show_progress=show_progress)
+            if isinstance(out, dict):
+                out = out[self.output_names[0]]
+            return out[:, :, :h, :w]
         win = blend_window(tile, overlap)
         jobs = [(k, y, x) for k in range(n) for y in ys for x in xs]
         out = None
@@ -169,7 +199,8 @@ class OnnxModel:
         for y in ys:
             for x in xs:
                 weight[y : y + tile, x : x + tile] += win
-        for i in progress(range(0, len(jobs), batch_size), desc=desc or self.card.name, unit="batch"):
+        steps = range(0, len(jobs), batch_size)
+        for i in progress(steps, desc=desc or self.card.name, unit="batch") if show_progress else steps:
             chunk = jobs[i : i + batch_size]
             batch = np.stack([images[k, :, y : y + tile, x : x + tile] for k, y, x in chunk])
             pred = self(batch)

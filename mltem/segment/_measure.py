@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
+from mltem.segment._morph import dilate_square
+
 __all__ = [
     "METRIC_COLUMNS",
     "DENDRITE_COLUMNS",
@@ -65,6 +67,25 @@ _RAY_STEP_PX = 0.25  # sampling step along a ray, px
 _RAY_INNER_PX = 2.0  # a ray starts this far inside the electrode, px
 
 
+def _electrode_distance(electrode: np.ndarray) -> np.ndarray:
+    """Euclidean distance of every pixel to the nearest electrode pixel, px."""
+    return ndi.distance_transform_edt(~electrode)
+
+
+def _surface_normals(electrode: np.ndarray, py: np.ndarray, px: np.ndarray):
+    """Gradient (y, x) of the electrode mask smoothed with a Gaussian of
+    :data:`_NORMAL_SIGMA_PX`, at the pixels (py, px): computed in a window around them
+    that holds the filters' reach (the same numbers as over the whole frame)."""
+    h, w = electrode.shape
+    reach = int(4.0 * _NORMAL_SIGMA_PX + 0.5) + 2  # the Gaussian's radius (truncate 4) and the Sobel's
+    y0, y1 = max(0, int(py.min()) - reach), min(h, int(py.max()) + reach + 1)
+    x0, x1 = max(0, int(px.min()) - reach), min(w, int(px.max()) + reach + 1)
+    # where the window meets the frame's edge the filters reflect there, as over the frame
+    smooth = ndi.gaussian_filter(electrode[y0:y1, x0:x1].astype(np.float32), _NORMAL_SIGMA_PX)
+    qy, qx = py - y0, px - x0
+    return ndi.sobel(smooth, 0)[qy, qx], ndi.sobel(smooth, 1)[qy, qx]
+
+
 def _first_below(p: np.ndarray, start: np.ndarray) -> np.ndarray:
     """Per row, the first index ``>= start`` where ``p < 0.5`` (-1 where there is none)."""
     below = (p < 0.5) & (np.arange(p.shape[1])[None, :] >= start[:, None])
@@ -80,7 +101,7 @@ def _crossing(p: np.ndarray, j: np.ndarray, r: np.ndarray) -> np.ndarray:
     return r[jj - 1] + f * (r[1] - r[0])
 
 
-def sei_thickness_samples(mask: np.ndarray, *, pixel_size_nm: float = 1.0) -> np.ndarray:
+def sei_thickness_samples(mask: np.ndarray, *, pixel_size_nm: float = 1.0, electrode_distance=None) -> np.ndarray:
     """Local SEI thickness along the electrode surface, one sample per surface pixel.
 
     The thickness is measured along the local normal of the electrode surface, as a
@@ -110,6 +131,10 @@ def sei_thickness_samples(mask: np.ndarray, *, pixel_size_nm: float = 1.0) -> np
         (y, x) integer classes.
     pixel_size_nm : float
         nm per pixel.
+    electrode_distance : numpy.ndarray, optional
+        Each pixel's distance to the electrode, px, if already computed (the Euclidean
+        distance transform of the non-electrode pixels; :func:`measure_frame` shares it
+        with :func:`find_dendrites`).
 
     Returns
     -------
@@ -125,26 +150,26 @@ def sei_thickness_samples(mask: np.ndarray, *, pixel_size_nm: float = 1.0) -> np
     sei = m == SEI
     if sei.any():
         lab, n = ndi.label(sei, _S8)
-        touching = np.unique(lab[ndi.binary_dilation(electrode, _S8) & sei])
+        touching = np.unique(lab[dilate_square(electrode) & sei])
         sei = np.isin(lab, touching[touching > 0])
     if not sei.any():
         return np.zeros(1)
     h, w = m.shape
-    surface = electrode & ndi.binary_dilation(sei, _S8)
+    surface = electrode & dilate_square(sei)
     surface[[0, -1], :] = False
     surface[:, [0, -1]] = False
     py, px = np.nonzero(surface)
     if not len(py):
         return np.zeros(0)
-    smooth = ndi.gaussian_filter(electrode.astype(np.float32), _NORMAL_SIGMA_PX)
-    gy, gx = ndi.sobel(smooth, 0)[py, px], ndi.sobel(smooth, 1)[py, px]
+    gy, gx = _surface_normals(electrode, py, px)
     norm = np.hypot(gy, gx)
     ok = norm > 1e-6
     py, px = py[ok].astype(np.float32), px[ok].astype(np.float32)
     ny, nx = -gy[ok] / norm[ok], -gx[ok] / norm[ok]
     # The longest ray needed: the farthest attached SEI pixel from the electrode, with room
     # for rays that cross the layer obliquely (curved electrodes); longer rays are dropped.
-    reach = 1.5 * float(ndi.distance_transform_edt(~electrode)[sei].max()) + 3.0
+    dist = _electrode_distance(electrode) if electrode_distance is None else electrode_distance
+    reach = 1.5 * float(dist[sei].max()) + 3.0
     r = np.arange(-_RAY_INNER_PX, reach + _RAY_STEP_PX, _RAY_STEP_PX, dtype=np.float32)
     out = np.zeros(0)
     electrode_f, sei_f = electrode.astype(np.float32), sei.astype(np.float32)
@@ -258,7 +283,7 @@ def path_length(path: np.ndarray, sigma: float = 1.5) -> float:
 
 
 def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: float = 4.0,
-                   contact_px: int = ATTACH_PX):
+                   contact_px: int = ATTACH_PX, electrode_distance=None):
     """Dendrites (elongated lithium attached to the electrode) and dead lithium.
 
     A lithium component (8-connected) within ``contact_px`` of the electrode is
@@ -280,6 +305,8 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
     contact_px : int
         Largest gap, px, between the electrode and attached lithium (a segmentation may
         leave a pixel or two of SEI under a dendrite's root).
+    electrode_distance : numpy.ndarray, optional
+        See :func:`sei_thickness_samples`.
 
     Returns
     -------
@@ -296,13 +323,12 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
         return [], 0
     electrode = m == ELECTRODE
     lab, n = ndi.label(li, _S8)
-    near = ndi.binary_dilation(electrode, _S8, iterations=contact_px) if electrode.any() else electrode
+    near = dilate_square(electrode, contact_px) if (electrode.any() and contact_px > 0) else electrode
     touching = set(np.unique(lab[near & li]).tolist()) - {0}
     dead = n - len(touching)
     if not touching:
         return [], dead
-    dist_el = ndi.distance_transform_edt(~electrode)
-    inner = ndi.distance_transform_edt(li)
+    dist_el = _electrode_distance(electrode) if electrode_distance is None else electrode_distance
     skel = skeletonize(li)
     out = []
     slices = ndi.find_objects(lab)
@@ -311,7 +337,7 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
         comp = lab[sl] == k
         sk = skel[sl] & comp
         coords = np.argwhere(sk)
-        half = float(inner[sl][comp].max())
+        half = _half_width(li, sl, comp)
         if len(coords) < 2:
             continue
         # a dendrite grows from the electrode through the SEI: its root is where it meets
@@ -332,6 +358,24 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
         out.append(Dendrite(tuple((coords[start] + off).tolist()), tuple((coords[j] + off).tolist()), length,
                             skeleton_length(sk), int(comp.sum()), route + off))
     return out, dead
+
+
+def _half_width(li: np.ndarray, sl, comp: np.ndarray) -> float:
+    """Largest distance from a pixel of a lithium component (``comp``, its pixels in the
+    box ``sl``) to a pixel that is not lithium, px.
+
+    The exact distance transform of the lithium in the box grown by 1 px gives the same
+    as over the whole frame: a straight line from a pixel of the component leaves it
+    within the grown box onto a pixel that is not lithium (a lithium 4-neighbour would
+    belong to the component), and every pixel outside that box is farther than that.
+    """
+    h, w = li.shape
+    y0, y1, x0, x1 = max(0, sl[0].start - 1), min(h, sl[0].stop + 1), max(0, sl[1].start - 1), min(w, sl[1].stop + 1)
+    box = li[y0:y1, x0:x1]
+    if box.all():  # a component that fills the frame's width and height: the whole frame
+        box, y0, x0 = li, 0, 0
+    d = ndi.distance_transform_edt(box)[sl[0].start - y0 : sl[0].stop - y0, sl[1].start - x0 : sl[1].stop - x0]
+    return float(d[comp].max())
 
 
 @dataclass
@@ -361,11 +405,14 @@ def measure_frame(mask: np.ndarray, *, pixel_size_nm: float = 1.0, min_dendrite_
     m = _check_mask(mask)
     _check_pixel(pixel_size_nm)
     min_px = 6.0 if min_dendrite_nm is None else min_dendrite_nm / pixel_size_nm
-    dens, dead = find_dendrites(m, min_length_px=min_px)
+    electrode = m == ELECTRODE
+    needed = electrode.any() and ((m == SEI).any() or (m == LITHIUM).any())
+    dist = _electrode_distance(electrode) if needed else None  # shared by the SEI and the dendrites
+    dens, dead = find_dendrites(m, min_length_px=min_px, electrode_distance=dist)
     bub = m == BUBBLE
     nb = ndi.label(bub, _S8)[1] if bub.any() else 0
     return FrameMeasurement(
-        sei_samples_nm=sei_thickness_samples(m, pixel_size_nm=pixel_size_nm),
+        sei_samples_nm=sei_thickness_samples(m, pixel_size_nm=pixel_size_nm, electrode_distance=dist),
         lithium_area_nm2=float(np.count_nonzero(m == LITHIUM) * pixel_size_nm**2),
         dendrites=dens,
         dead_lithium_count=int(dead),

@@ -328,7 +328,10 @@ class SegmentTask(Task):
         neighbours = (int(cfg.net.get("in_channels", 3)) - 1) // 2
         depth = int(cfg.net.get("depth", self.default_net["depth"]))
         weights = self._data(cfg)["loss"]["class_weights"]
-        extra = {"neighbours": neighbours, "multiple": 2**depth}
+        # onnxruntime's NCHWc layout (level "all") pads this U-Net's 5-40 channels to
+        # blocks of 16 and reorders around every up-convolution and concatenation: level
+        # "extended" runs a 512 x 512 frame in 29 ms against 32 ms (mltem.infer.session)
+        extra = {"neighbours": neighbours, "multiple": 2**depth, "onnxruntime_graph_optimization": "extended"}
         if weights is not None:  # undone at inference (mltem.segment._infer.class_log_weights)
             extra["class_weights"] = list(weights)
         return {
