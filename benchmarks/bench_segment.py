@@ -287,12 +287,20 @@ def conv_gflops(net, shape) -> float:
     return total[0] / 1e9
 
 
-def speed(card, threads: int, repeat: int):
+def speed(card, threads: int, repeat: int, refiner=None):
+    """Frames per second at 512 x 512 and 1024 x 1024: the network alone (torch eager; onnxruntime
+    at the card's graph optimisation level and at onnxruntime's default, "all"), then what
+    ``mltem segment`` does per frame on a simulated movie: the masks (normalisation,
+    neighbour frames, network, class-weight correction, temporal filter, speck removal),
+    the same with the SEI probability the refiner reads, and the measurement (metrics,
+    dendrites, edge profiles and SEI refinement)."""
+    import dataclasses
+
     import torch
 
     from mltem.infer import OnnxModel
-    from mltem.segment import normalise_frames, stack_neighbours
-    from mltem.segment._infer import class_log_weights
+    from mltem.segment import edge_profiles, measure_movie, refine_sei_rows, segment_frames
+    from mltem.simulate import simulate_movie
     from mltem.training import load_checkpoint
     from mltem.training._run import build_from_checkpoint
 
@@ -306,29 +314,47 @@ def speed(card, threads: int, repeat: int):
         net = create_net(cfg.pop("name"), **cfg).eval()
     torch.set_num_threads(threads)
     m = OnnxModel(card, threads=threads)
-    lw = class_log_weights(m)
-    lw = np.zeros(5, np.float32) if lw is None else lw
+    m_all = OnnxModel(dataclasses.replace(card, extra={**card.extra, "onnxruntime_graph_optimization": "all"}),
+                      threads=threads)
     rows = []
     rng = np.random.default_rng(0)
+
+    def t_of(fn, r):
+        fn()
+        t0 = time.perf_counter()
+        for _ in range(r):
+            fn()
+        return (time.perf_counter() - t0) / r
+
     for n in (512, 1024):
         x = rng.standard_normal((1, 3, n, n)).astype(np.float32)
-        raw = rng.poisson(40, (3, n, n)).astype(np.float32)
-
-        def t_of(fn, r):
-            fn()
-            t0 = time.perf_counter()
-            for _ in range(r):
-                fn()
-            return (time.perf_counter() - t0) / r
-
         r = repeat if n == 512 else max(2, repeat // 3)
         with torch.no_grad():
             tt = t_of(lambda: net(torch.from_numpy(x)), r)
         to = t_of(lambda: m(x), r)
-        tp = t_of(lambda: (m(stack_neighbours(normalise_frames(raw))[1:2]) - lw[None, :, None, None]).argmax(1), r)
+        ta = t_of(lambda: m_all(x), r)
+        nf = 24 if n == 512 else 8
+        mv = simulate_movie(nf, (n, n), seed=HELD_OUT_SEED - 1, dose=60.0, pixel_size_nm=4.0)
+        tm = t_of(lambda: segment_frames(mv.frames, model=m, tile=n), 1) / nf
+        res = {}
+
+        def masks_and_p():
+            res["out"] = segment_frames(mv.frames, model=m, tile=n, sei_prob=True)
+
+        tq = t_of(masks_and_p, 1) / nf
+        masks, psei = res["out"]
+
+        def measure():
+            rows_, _ = measure_movie(masks, pixel_size_nm=4.0, frame_time_s=0.5)
+            if refiner is not None:
+                refine_sei_rows(rows_, edge_profiles(mv.frames, masks, psei), refiner, pixel_size_nm=4.0)
+
+        tmeas = t_of(measure, 1) / nf
         rows.append({"frame": f"{n}x{n}", "gflop_per_frame": round(conv_gflops(net, (3, n, n)), 2),
                      "torch_eager_fps": round(1 / tt, 2), "onnx_fps": round(1 / to, 2),
-                     "onnx_pipeline_fps": round(1 / tp, 2), "onnx_speedup": round(tt / to, 2)})
+                     "onnx_fps_level_all": round(1 / ta, 2), "onnx_speedup": round(tt / to, 2),
+                     "masks_fps": round(1 / tm, 2), "masks_sei_probability_fps": round(1 / tq, 2),
+                     "measure_ms_per_frame": round(1e3 * tmeas, 1), "segment_end_to_end_fps": round(1 / (tq + tmeas), 2)})
     return rows
 
 
@@ -366,7 +392,7 @@ def main() -> int:
               "network": {}, "classical": {}}
     # speed first, in a fresh process: after the accuracy runs (hundreds of movies and
     # their logits in memory) torch eager ran 3-4x slower in two runs of 2026-12-03
-    result["speed"] = speed(card, threads, 3 if args.quick else 10)
+    result["speed"] = speed(card, threads, 3 if args.quick else 10, refiner)
     net_all = []
     net_pred = cached(lambda f: segment_frames(f, model=card.path, tile=256, smooth_frames=3, sei_prob=True))
     cls_pred = cached(lambda f: classical_labels(f))
@@ -479,10 +505,12 @@ def main() -> int:
               f"{f(r['dendrite_length_rel_error_median']):>10} {f(r['longest_dendrite_rel_error_median']):>11} "
               f"{f(r['growth_velocity_rel_error_median']):>12}  ({r['growth_velocity_dendrites']} of "
               f"{r['growth_velocity_dendrites_followed']} dendrites)")
-    print(f"\n{'frame':>10} {'GFLOP':>6} {'torch fps':>10} {'onnx fps':>9} {'pipeline':>9} {'speed-up':>9}")
+    print(f"\n{'frame':>10} {'GFLOP':>6} {'torch fps':>10} {'onnx fps':>9} {'(all)':>6} {'speed-up':>9} {'masks fps':>10} "
+          f"{'+SEI p':>7} {'measure ms':>10} {'end-to-end fps':>14}")
     for r in result["speed"]:
         print(f"{r['frame']:>10} {r['gflop_per_frame']:>6} {r['torch_eager_fps']:>10} {r['onnx_fps']:>9} "
-              f"{r['onnx_pipeline_fps']:>9} {r['onnx_speedup']:>9}")
+              f"{r['onnx_fps_level_all']:>6} {r['onnx_speedup']:>9} {r['masks_fps']:>10} {r['masks_sei_probability_fps']:>7} "
+              f"{r['measure_ms_per_frame']:>10} {r['segment_end_to_end_fps']:>14}")
     return 0
 
 

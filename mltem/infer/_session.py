@@ -133,8 +133,10 @@ class OnnxModel:
             if isinstance(o, dict):
                 outs.append(o)
                 continue
-            if full is None:  # filled in place: no second copy of a large output
-                full = np.empty((len(x), *o.shape[1:]), o.dtype)
+            if full is None:
+                if len(o) == len(x):  # one batch: its output as it is
+                    return o
+                full = np.empty((len(x), *o.shape[1:]), o.dtype)  # filled in place: no second copy
             full[i : i + len(o)] = o
         if full is not None:
             return full

@@ -67,9 +67,27 @@ _RAY_STEP_PX = 0.25  # sampling step along a ray, px
 _RAY_INNER_PX = 2.0  # a ray starts this far inside the electrode, px
 
 
-def _electrode_distance(electrode: np.ndarray) -> np.ndarray:
-    """Euclidean distance of every pixel to the nearest electrode pixel, px."""
-    return ndi.distance_transform_edt(~electrode)
+def _electrode_distance(electrode: np.ndarray, where=None) -> np.ndarray:
+    """Euclidean distance to the nearest electrode pixel, px, exact at the pixels of
+    ``where`` (default: everywhere) and at every electrode pixel.
+
+    The nearest electrode pixel of any pixel lies on the electrode's surface (an
+    electrode pixel with an 8-neighbour that is not electrode: that neighbour is nearer
+    still), so the exact distance transform runs in the bounding box of the surface and
+    of ``where``; elsewhere the distance is a lower bound (the bulk of the electrode
+    and the far electrolyte are left out).
+    """
+    h, w = electrode.shape
+    if where is None:
+        return ndi.distance_transform_edt(~electrode)
+    box = (electrode & dilate_square(~electrode)) | where
+    ys, xs = np.nonzero(box.any(1))[0], np.nonzero(box.any(0))[0]
+    dist = np.zeros((h, w))
+    if not len(ys):
+        return dist
+    sl = np.s_[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1]
+    dist[sl] = ndi.distance_transform_edt(~electrode[sl])
+    return dist
 
 
 def _surface_normals(electrode: np.ndarray, py: np.ndarray, px: np.ndarray):
@@ -406,8 +424,9 @@ def measure_frame(mask: np.ndarray, *, pixel_size_nm: float = 1.0, min_dendrite_
     _check_pixel(pixel_size_nm)
     min_px = 6.0 if min_dendrite_nm is None else min_dendrite_nm / pixel_size_nm
     electrode = m == ELECTRODE
-    needed = electrode.any() and ((m == SEI).any() or (m == LITHIUM).any())
-    dist = _electrode_distance(electrode) if needed else None  # shared by the SEI and the dendrites
+    query = (m == SEI) | (m == LITHIUM)
+    # shared by the SEI (its farthest pixel) and the dendrites (their skeletons' roots)
+    dist = _electrode_distance(electrode, query) if (electrode.any() and query.any()) else None
     dens, dead = find_dendrites(m, min_length_px=min_px, electrode_distance=dist)
     bub = m == BUBBLE
     nb = ndi.label(bub, _S8)[1] if bub.any() else 0

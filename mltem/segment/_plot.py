@@ -18,7 +18,8 @@ def overlay_rgb(frame: np.ndarray, mask: np.ndarray, *, alpha: float = 0.4) -> n
     rgb = np.repeat(g[..., None], 3, -1)
     m = np.asarray(mask)
     a = np.where(m > 0, alpha, 0.0)[..., None].astype(np.float32)
-    return rgb * (1 - a) + CLASS_COLOURS[np.clip(m, 0, 4)] * a
+    out = rgb * (1 - a) + CLASS_COLOURS[np.clip(m, 0, 4)] * a
+    return np.clip(out, 0.0, 1.0, out=out)  # rounding gave 1 + 3e-8, which matplotlib warns about
 
 
 def _pick(n, k):
