@@ -62,3 +62,16 @@ def test_simulated_hologram_phase_is_recovered_by_holo(tmp_path):
     d -= d.mean()
     # 3000 e/px and fringe contrast 0.3 give ~0.01 rad noise; 0.05 leaves room for aperture blur
     assert np.sqrt(np.mean(d**2)) < 0.05
+
+
+def test_dark_field_movie_has_the_bright_field_scene_with_reversed_contrast(tmp_path):
+    bf, df = tmp_path / "bf", tmp_path / "df"
+    assert main(["--quiet", "simulate", "movie", "--out", str(bf), "--n", "2", "--size", "96", "--seed", "3"]) == 0
+    assert main(["--quiet", "simulate", "movie", "--out", str(df), "--n", "2", "--size", "96", "--seed", "3",
+                 "--detector", "haadf"]) == 0
+    k = np.asarray(_load(bf / "masks_true.hspy").data)
+    np.testing.assert_array_equal(np.asarray(_load(df / "masks_true.hspy").data), k)
+    assert json.loads((df / "summary.json").read_text())["results"]["detector"] == "haadf"
+    a, b = np.asarray(_load(bf / "movie.hspy").data)[0], np.asarray(_load(df / "movie.hspy").data)[0]
+    el = k[0] == 1  # the electrode: darkest in bright field, brightest in dark field
+    assert np.median(a[el]) < np.median(a[~el]) and np.median(b[el]) > np.median(b[~el])

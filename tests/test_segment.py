@@ -715,6 +715,28 @@ def test_training_set_with_sharp_electrode_edges():
     assert set(e) == {"ramp_px", "floor"}
 
 
+def test_training_set_with_dark_field_movies():
+    # haadf_fraction = 0 gives the movies of before; 1 images every movie as HAADF: the
+    # same scene and masks, the contrast reversed (the electrode brighter than the rest)
+    from mltem.segment._task import SegmentTask, movie_draws, synthetic_movie
+    from mltem.training import TrainConfig
+
+    kw = {"frames": 1, "size": 48, "open_fraction": 0.5, "pixel_size_nm": (2.5, 8.0), "dose": (10.0, 400.0)}
+    for i in range(3):
+        a = synthetic_movie(6, i, **kw)
+        assert np.array_equal(a.frames, synthetic_movie(6, i, **kw, haadf_fraction=0.0).frames)
+        c = synthetic_movie(6, i, **kw, haadf_fraction=1.0)
+        assert np.array_equal(a.masks, c.masks) and c.params["detector"] == "haadf"
+        assert movie_draws(6, i, **kw)["detector"] == "bf" and movie_draws(6, i, **kw, haadf_fraction=1.0)["detector"] == "haadf"
+        el, rest = c.masks[0] == 1, c.masks[0] != 1
+        if el.sum() > 30 and rest.sum() > 30:
+            assert np.median(c.frames[0][el]) > np.median(c.frames[0][rest])
+            assert np.median(a.frames[0][el]) < np.median(a.frames[0][rest])
+    cfg = TrainConfig.from_dict({"task": "segment", "data": {"n_movies": 2, "frames": 1, "size": 32, "haadf_fraction": 1.0}})
+    x, y = SegmentTask().make_data(cfg)
+    assert x.shape == (2, 3, 32, 32)
+
+
 def test_segment_augmentation_keeps_the_normalised_range():
     # albumentations' RandomBrightnessContrast clips float images to [0, 1]; ours must
     # keep values below 0 (everything darker than the median) and above 1.

@@ -50,6 +50,23 @@ def test_bright_field_contrast_order():
         assert means[4] > means[0]
 
 
+def test_dark_field_contrast_order_and_same_scene():
+    # HAADF: the signal follows the mass-thickness, so the order of bright field reverses
+    # (electrode brightest, bubbles darkest) and bright (light) lithium turns dark; the
+    # same seed draws the same scene and masks.
+    kw = dict(seed=5, n_bubbles=3, n_dendrites=0, n_deposits=0, sei_max_nm=100.0, pixel_size_nm=5.0)
+    bf = simulate_movie(3, (128, 128), noise=False, **kw)
+    df = simulate_movie(3, (128, 128), noise=False, detector="haadf", **kw)
+    np.testing.assert_array_equal(df.masks, bf.masks)
+    np.testing.assert_array_equal(df.sei_thickness_nm, bf.sei_thickness_nm)
+    assert df.params["detector"] == "haadf" and bf.params["detector"] == "bf"
+    f, k = df.frames[-1], df.masks[-1]
+    means = {c: f[k == c].mean() for c in range(5) if (k == c).sum() > 30}
+    assert means[1] > means[2] > means[0]
+    if 4 in means:
+        assert means[4] < means[0]
+
+
 def test_dose_sets_the_counts_and_poisson_noise():
     lo = simulate_movie(2, (64, 64), seed=1, dose=10.0, n_dendrites=0, n_bubbles=0, n_deposits=0, electrode_fraction=0.2)
     hi = simulate_movie(2, (64, 64), seed=1, dose=1000.0, n_dendrites=0, n_bubbles=0, n_deposits=0, electrode_fraction=0.2)
@@ -230,6 +247,7 @@ def test_dendrite_lengths_match_the_count_and_grow_at_their_speed():
         ({"dose": 0.0}, "dose must be > 0"),
         ({"pixel_size_nm": -1.0}, "must be > 0"),
         ({"dark_lithium_probability": 1.5}, "dark_lithium_probability must be in"),
+        ({"detector": "sem"}, "detector must be 'bf' or 'haadf'"),
     ],
 )
 def test_bad_arguments(kwargs, match):

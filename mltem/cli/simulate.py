@@ -31,6 +31,8 @@ def add_arguments(p) -> None:
     p.add_argument("--element", default="Mn", help="element for 'eels' (Mn, Fe, Co, Ni, Ti, V, Cr, Cu)")
     p.add_argument("--phase", action="append", help="phase(s) for 'saed' (CIF or built-in name; repeat)")
     p.add_argument("--dose", type=float, default=None, help="electron dose (kind-specific units; see --help of the generator)")
+    p.add_argument("--detector", choices=("bf", "haadf"), default="bf",
+                   help="'movie': bright-field TEM (denser is darker) or annular dark-field STEM (denser is brighter)")
 
 
 def _axes(n_nav: int, scale: float, units: str, nav=None):
@@ -119,12 +121,13 @@ def _movie(args, out):
 
     n, size = args.n or 16, args.size or 256
     kw = {"dose": args.dose} if args.dose else {}
-    m = simulate_movie(n, (size, size), seed=args.seed, **kw)
+    m = simulate_movie(n, (size, size), seed=args.seed, detector=args.detector, **kw)
     cols = ["frame", "time_s", "sei_thickness_nm", "lithium_area_nm2", "dendrite_count", "longest_dendrite_nm"]
     rows = [[i, i * m.frame_time_s, m.sei_thickness_nm[i], m.lithium_area_nm2[i], int(m.dendrite_count[i]), m.longest_dendrite_nm[i]]
             for i in range(n)]
     _movie_outputs(out, m.frames, m.masks, m.pixel_size_nm, m.frame_time_s, rows, cols)
-    return {"classes": list(MOVIE_CLASSES), "pixel_size_nm": m.pixel_size_nm, "frame_time_s": m.frame_time_s}
+    return {"classes": list(MOVIE_CLASSES), "pixel_size_nm": m.pixel_size_nm, "frame_time_s": m.frame_time_s,
+            "detector": args.detector}
 
 
 def _fronts(args, out):

@@ -36,6 +36,7 @@ DATA_DEFAULTS = {
     "faint_edge_fraction": 0.0,
     "faint_edge_ratio": [0.6, 1.5],
     "sharp_edge_fraction": 0.0,
+    "haadf_fraction": 0.0,
     "loss": None,
 }
 
@@ -56,6 +57,7 @@ def synthetic_training_set(
     faint_edge_fraction: float = 0.0,
     faint_edge_ratio=(0.6, 1.5),
     sharp_edge_fraction: float = 0.0,
+    haadf_fraction: float = 0.0,
     dtype=np.float32,
 ):
     """Network inputs and exact masks from ``n_movies`` random synthetic movies.
@@ -77,7 +79,9 @@ def synthetic_training_set(
     ``sharp_edge_fraction`` of the other liquid cells (drawn after that) gets a sharp
     electrode edge (:func:`sharp_edge_profile`): the electrode reaches 60-100 % of its
     mass-thickness at the boundary, as a patterned film does, where the generator draws
-    a wedge of 3-15 px from 35 %. ``dtype``
+    a wedge of 3-15 px from 35 %. A share ``haadf_fraction`` of all movies (drawn last)
+    is imaged as annular dark-field STEM (``simulate_movie(detector="haadf")``: denser
+    is brighter, no fringes) instead of bright-field TEM. ``dtype``
     of the inputs may be float16 to halve the memory of a large set (the normalised
     values lie in [-3, 3]).
 
@@ -94,7 +98,7 @@ def synthetic_training_set(
                             dose=dose, dark_lithium_probability=dark_lithium_probability,
                             thin_sei_fraction=thin_sei_fraction, thin_sei_px=thin_sei_px,
                             faint_edge_fraction=faint_edge_fraction, faint_edge_ratio=faint_edge_ratio,
-                            sharp_edge_fraction=sharp_edge_fraction)
+                            sharp_edge_fraction=sharp_edge_fraction, haadf_fraction=haadf_fraction)
         xs.append(stack_neighbours(normalise_frames(m.frames), neighbours=neighbours).astype(dtype))
         ys.append(m.masks)
     return np.concatenate(xs), np.concatenate(ys)
@@ -102,11 +106,12 @@ def synthetic_training_set(
 
 def movie_draws(seed: int, i: int, *, open_fraction: float, pixel_size_nm, dose, thin_sei_fraction: float = 0.0,
                 thin_sei_px=(3.0, 12.0), faint_edge_fraction: float = 0.0, faint_edge_ratio=(0.6, 1.5),
-                sharp_edge_fraction: float = 0.0, frames: int | None = None, size: int | None = None) -> dict:
+                sharp_edge_fraction: float = 0.0, haadf_fraction: float = 0.0, frames: int | None = None,
+                size: int | None = None) -> dict:
     """The random choices of movie ``i`` of ``seed`` (:func:`synthetic_movie`), without
     simulating it: ``seed`` (the generator's), ``kind``, ``pixel_size_nm``, ``dose``,
     ``sei_max_nm``, ``contrast`` and ``electrode_edge`` (None where the generator's own
-    draw stands). ``frames`` and ``size`` draw nothing; they are accepted so that a
+    draw stands) and ``detector``. ``frames`` and ``size`` draw nothing; they are accepted so that a
     movie's settings can be passed whole."""
     s = seed * 100003 + i
     r = np.random.default_rng([s, 17])
@@ -122,8 +127,9 @@ def movie_draws(seed: int, i: int, *, open_fraction: float, pixel_size_nm, dose,
     edge = None
     if sharp_edge_fraction > 0 and kind == "liquid" and contrast is None and r.random() < sharp_edge_fraction:
         edge = sharp_edge_profile(r)
+    detector = "haadf" if haadf_fraction > 0 and r.random() < haadf_fraction else "bf"
     return {"seed": s, "kind": kind, "pixel_size_nm": px, "dose": d, "sei_max_nm": sei_max_nm, "contrast": contrast,
-            "electrode_edge": edge}
+            "electrode_edge": edge, "detector": detector}
 
 
 def synthetic_movie(seed: int, i: int, *, frames: int, size: int, dark_lithium_probability: float = 0.15, **choices):
@@ -133,7 +139,7 @@ def synthetic_movie(seed: int, i: int, *, frames: int, size: int, dark_lithium_p
     d = movie_draws(seed, i, **choices)
     return simulate_movie(frames, (size, size), kind=d["kind"], seed=d["seed"], pixel_size_nm=d["pixel_size_nm"],
                           dose=d["dose"], dark_lithium_probability=dark_lithium_probability, sei_max_nm=d["sei_max_nm"],
-                          contrast=d["contrast"], electrode_edge=d["electrode_edge"])
+                          contrast=d["contrast"], electrode_edge=d["electrode_edge"], detector=d["detector"])
 
 
 def sharp_edge_profile(rng) -> dict:
@@ -294,7 +300,8 @@ class SegmentTask(Task):
             neighbours=neighbours, dark_lithium_probability=float(d["dark_lithium_probability"]),
             thin_sei_fraction=float(d["thin_sei_fraction"]), thin_sei_px=tuple(d["thin_sei_px"]),
             faint_edge_fraction=float(d["faint_edge_fraction"]), faint_edge_ratio=tuple(d["faint_edge_ratio"]),
-            sharp_edge_fraction=float(d["sharp_edge_fraction"]), dtype=np.float16,
+            sharp_edge_fraction=float(d["sharp_edge_fraction"]), haadf_fraction=float(d["haadf_fraction"]),
+            dtype=np.float16,
         )
         if d["labels"]:
             from mltem.segment._labels import load_labelled_frames, tile_pairs

@@ -281,6 +281,7 @@ def simulate_movie(
     dark_lithium_probability: float = 0.15,
     contrast: dict | None = None,
     electrode_edge: dict | None = None,
+    detector: str = "bf",
 ) -> SyntheticMovie:
     """Simulate a labelled in-situ TEM movie of lithium plating.
 
@@ -338,6 +339,14 @@ def simulate_movie(
         step); ``floor`` (0-1): the share of it at the edge (default 0.35). A
         lithographically patterned film electrode has a step edge; the drawn wedge is a
         thinning film or a particle.
+    detector : {"bf", "haadf"}
+        ``"bf"``: bright-field TEM, the transmitted intensity ``exp(-m)`` with Fresnel
+        fringes at edges (denser is darker). ``"haadf"``: annular dark-field STEM, the
+        signal proportional to the mass-thickness ``m`` itself, incoherent (no fringes),
+        blurred by the probe (denser is brighter: a bright electrode and SEI, lithium
+        and bubbles darker than the electrolyte); ``dose`` is then the mean count of the
+        first frame. Every random choice is the same for both, so the same seed gives
+        the same scene and masks.
 
     Returns
     -------
@@ -362,12 +371,14 @@ def simulate_movie(
         raise ValueError(f"dose must be > 0 electrons/px, got {dose}")
     if not 0 <= dark_lithium_probability <= 1:
         raise ValueError(f"dark_lithium_probability must be in [0, 1], got {dark_lithium_probability}")
+    if detector not in ("bf", "haadf"):
+        raise ValueError(f"detector must be 'bf' or 'haadf', got {detector!r}")
     rng = np.random.default_rng(seed)
     h, w = int(shape[0]), int(shape[1])
     T = int(n_frames)
     duration = T * frame_time_s
     params = {"kind": kind, "seed": seed, "shape": [h, w], "n_frames": T, "pixel_size_nm": pixel_size_nm,
-              "frame_time_s": frame_time_s, "dose": dose, "drift_px": drift_px}
+              "frame_time_s": frame_time_s, "dose": dose, "drift_px": drift_px, "detector": detector}
 
     # Drift: random walk + constant velocity, sub-pixel, in px (applied to sample coords).
     vel = rng.normal(0, drift_px, 2)
@@ -457,12 +468,17 @@ def simulate_movie(
         crop = (slice(oy, oy + h), slice(ox, ox + w))
         labels, m, info = geo.frame(t, Y, X, contrast, sei_tex[crop])
         m = m + contrast["window"] * (1 + win_tex[crop])
-        # Fresnel fringes at edges, then the transmitted intensity and defocus blur.
-        inten = np.exp(-m) * (1 - np.float32(fresnel) * ndi.gaussian_laplace(m, fresnel_sigma))
-        inten = ndi.gaussian_filter(inten, blur)
         illum = 1 + (grad[0] + grad_rate[0] * t) * (yy / h - 0.5) + (grad[1] + grad_rate[1] * t) * (xx / w - 0.5)
         illum = illum * (1 - vign * r2) * flicker[t]
-        inten = np.clip(inten * illum, 0, None) * np.float32(dose / contrast["bg_transmission"])
+        if detector == "haadf":  # incoherent: the mass-thickness blurred by the probe
+            inten = ndi.gaussian_filter(m, blur)
+            if t == 0:
+                m_ref = max(float(np.mean(inten)), 1e-3)
+            inten = np.clip(inten * illum, 0, None) * np.float32(dose / m_ref)
+        else:  # Fresnel fringes at edges, then the transmitted intensity and defocus blur
+            inten = np.exp(-m) * (1 - np.float32(fresnel) * ndi.gaussian_laplace(m, fresnel_sigma))
+            inten = ndi.gaussian_filter(inten, blur)
+            inten = np.clip(inten * illum, 0, None) * np.float32(dose / contrast["bg_transmission"])
         if noise:
             counts = rng.poisson(inten).astype(np.float32) * np.float32(counts_per_e)
             counts = counts * gain
