@@ -846,6 +846,29 @@ def test_clean_labels_removes_specks_and_keeps_structures():
         clean_labels(m, min_size_px=(1, 2))
 
 
+def test_clean_labels_follows_its_rule_on_random_fields():
+    # the rule written plainly (scipy's 8-connected labelling, one whole-frame distance
+    # transform) against clean_labels (OpenCV's labelling, boxes, windowed fills)
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        h, w = rng.integers(8, 80, 2)
+        lab = ndi.median_filter(rng.integers(0, 5, (h, w)).astype(np.uint8), size=int(rng.integers(1, 5)))
+        sizes_min = tuple(int(v) for v in rng.choice([0, 2, 6, 24, 64], 5))
+        drop = np.zeros((h, w), bool)
+        for c, smin in enumerate(sizes_min):
+            cc, n = ndi.label(lab == c, np.ones((3, 3), bool))
+            small = np.bincount(cc.ravel(), minlength=n + 1) < smin
+            small[0] = False
+            drop |= small[cc]
+        expect = lab.copy()
+        if drop.any() and not drop.all():
+            _, (iy, ix) = ndi.distance_transform_edt(drop, return_indices=True)
+            expect = lab[iy, ix]
+        np.testing.assert_array_equal(clean_labels(lab, min_size_px=sizes_min), expect)
+
+
 def test_specks_take_the_label_of_the_nearest_kept_pixel():
     # windowed fill against one exact distance transform of the whole frame
     from scipy import ndimage as ndi

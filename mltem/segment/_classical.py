@@ -94,6 +94,8 @@ def clean_labels(labels: np.ndarray, *, min_size_px=(0, 64, 24, 6, 24)) -> np.nd
         raise ValueError(f"labels must be (frame, y, x) or (y, x), got shape {lab.shape}")
     if len(min_size_px) != 5:
         raise ValueError(f"min_size_px needs one size per class (5), got {len(min_size_px)}")
+    import cv2
+
     single = lab.ndim == 2
     lab = (lab[None] if single else lab).astype(np.uint8)
     out = lab.copy()
@@ -105,7 +107,8 @@ def clean_labels(labels: np.ndarray, *, min_size_px=(0, 64, 24, 6, 24)) -> np.nd
             m = lab[t] == c
             if not m.any():
                 continue
-            cc, n = ndi.label(m, _S8)
+            n, cc = cv2.connectedComponents(m.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+            n -= 1  # the components of ndi.label(m, _S8) (numbered otherwise), in half the time
             sizes = np.bincount(cc[m], minlength=n + 1)
             small = np.flatnonzero(sizes[1:] < smin) + 1
             if len(small):  # a few specks: marked within their boxes, not by a gather over the frame
