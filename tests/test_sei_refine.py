@@ -317,3 +317,55 @@ def test_training_script_picks_the_step_edge_movies():
     for i in range(12):
         edge = synthetic_movie(556, i, **small).params.get("electrode_edge")
         assert (i in idx) == (edge is not None and edge["floor"] != 0.35)
+
+
+def _profile_whole_frame(img, labels, psei, nb, lo):
+    """The edge profile computed over the whole frame, as written before it was windowed."""
+    from scipy import ndimage as ndi
+
+    def dil(m, r=1):
+        return ndi.binary_dilation(m, np.ones((3, 3), bool), iterations=r)
+
+    electrode, sei = labels == 1, labels == 2
+    d_out, i_out = ndi.distance_transform_edt(~electrode, return_indices=True)
+    d_in, i_in = ndi.distance_transform_edt(electrode, return_indices=True)
+    dist = np.where(electrode, -(d_in - 0.5), d_out - 0.5)
+    iy, ix = np.where(electrode, i_in[0], i_out[0]), np.where(electrode, i_in[1], i_out[1])
+    ok = np.where(electrode, (sei & dil(electrode))[iy, ix], (electrode & dil(sei))[iy, ix])
+    ok &= ~dil((labels == 3) | (labels == 4), 3)
+    ok[:4] = ok[-4:] = False
+    ok[:, :4] = ok[:, -4:] = False
+    sel = ok & (dist >= lo) & (dist < lo + nb)
+    if sel.sum() < 50:
+        return None
+    b = np.floor(dist[sel] - lo).astype(np.intp)
+    bg = labels == 0
+    if bg.sum() > 200:
+        core = bg & ~dil(~bg, 8)
+        level = float(np.median(img[core])) if core.any() else np.nan
+    else:
+        level = float(np.median(img[dist > 20])) if (dist > 20).any() else np.nan
+    return np.bincount(b, None, nb), np.bincount(b, img[sel], nb), np.bincount(b, psei[sel], nb), level
+
+
+def test_windowed_edge_profile_equals_the_whole_frame_one():
+    from mltem.segment._refine import PROFILE_BINS, _frame_profile
+
+    lo, hi = PROFILE_BINS
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        h, w = rng.integers(40, 160, 2)
+        lab = np.full((h, w), rng.choice([0, 3, 4]), np.uint8)  # mostly lithium or bubble: the other level rule
+        yy, xx = np.mgrid[:h, :w]
+        d = (xx - rng.uniform(0.2, 0.8) * w) * np.cos(a := rng.uniform(0, np.pi)) + (yy - h / 2) * np.sin(a)
+        lab[d < 0] = 1
+        lab[(d >= 0) & (d < rng.uniform(2, 25))] = 2
+        specks = rng.random((h, w)) < 0.01
+        lab[specks] = rng.integers(0, 5, specks.sum())
+        img = rng.normal(100, 10, (h, w)).astype(np.float32)
+        ps = rng.random((h, w)).astype(np.float32)
+        got, expect = _frame_profile(img, lab, ps, hi - lo, lo), _profile_whole_frame(img, lab, ps, hi - lo, lo)
+        assert (got is None) == (expect is None)
+        if got is not None:
+            for u, v in zip(got, expect):
+                np.testing.assert_array_equal(u, v)

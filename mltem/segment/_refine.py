@@ -89,57 +89,59 @@ def clip_correction(correction, thickness):
     return np.clip(correction, -limit, limit)
 
 
-def _signed_surface_distance(electrode, reach: int):
-    """Signed distance to the electrode surface (px, negative inside, +-0.5 at the pixels
-    either side of it) and, per pixel, the nearest pixel across the surface (y, x).
-
-    Exact within ``reach`` px of the surface; farther pixels get +-inf and themselves.
-    The nearest pixel across the surface always lies next to the surface, so the
-    exact distance transforms are computed in the surface's bounding box grown by
-    ``reach``: a band along an electrode edge is a fraction of the frame.
-    """
+def _surface_window(electrode, margin: int):
+    """The bounding box of the electrode surface (the pixels either side of it), grown by
+    ``margin`` px and clipped to the frame, as a pair of slices."""
     h, w = electrode.shape
     surface = dilate_square(electrode) & dilate_square(~electrode)
     ys, xs = np.nonzero(surface.any(1))[0], np.nonzero(surface.any(0))[0]
-    y0, y1 = max(0, ys[0] - reach), min(h, ys[-1] + reach + 1)
-    x0, x1 = max(0, xs[0] - reach), min(w, xs[-1] + reach + 1)
-    e = electrode[y0:y1, x0:x1]
-    d_out, i_out = ndi.distance_transform_edt(~e, return_indices=True)
-    d_in, i_in = ndi.distance_transform_edt(e, return_indices=True)
-    dist = np.where(electrode, -np.inf, np.inf)
-    iy, ix = np.indices((h, w))
-    dist[y0:y1, x0:x1] = np.where(e, -(d_in - 0.5), d_out - 0.5)
-    iy[y0:y1, x0:x1] = np.where(e, i_in[0], i_out[0]) + y0
-    ix[y0:y1, x0:x1] = np.where(e, i_in[1], i_out[1]) + x0
-    return dist, iy, ix
+    return (slice(max(0, ys[0] - margin), min(h, ys[-1] + margin + 1)),
+            slice(max(0, xs[0] - margin), min(w, xs[-1] + margin + 1)))
 
 
 def _frame_profile(img, labels, psei, nb, lo):
     electrode = labels == _ELECTRODE
     if not electrode.any() or electrode.all():
         return None
-    sei = labels == _SEI
-    dist, iy, ix = _signed_surface_distance(electrode, max(-lo, lo + nb, 20) + 2)
+    # Everything the profile reads lies within 30 px of the electrode surface, and the
+    # nearest pixel across the surface is always next to it: the distance transforms and
+    # masks are computed in the surface's box grown by that reach plus the 3 px of the
+    # lithium/bubble exclusion (the same numbers as over the whole frame, a fraction of
+    # the work along an electrode edge).
+    reach = max(-lo, lo + nb, 20) + 2
+    win = _surface_window(electrode, reach + 4)
+    e, lab = electrode[win], labels[win]
+    d_out, i_out = ndi.distance_transform_edt(~e, return_indices=True)
+    d_in, i_in = ndi.distance_transform_edt(e, return_indices=True)
+    dist = np.where(e, -(d_in - 0.5), d_out - 0.5)  # signed distance to the surface, px
+    iy = np.where(e, i_in[0], i_out[0])  # the nearest pixel across the surface
+    ix = np.where(e, i_in[1], i_out[1])
+    sei = lab == _SEI
     # Keep pixels whose nearest surface point (across the electrode boundary) carries SEI.
-    covered_e = electrode & dilate_square(sei)
-    covered_s = sei & dilate_square(electrode)
-    ok = np.where(electrode, covered_s[iy, ix], covered_e[iy, ix])
-    ok &= ~dilate_square((labels == _LI) | (labels == _BUBBLE), 3)
-    ok[:4] = ok[-4:] = False
-    ok[:, :4] = ok[:, -4:] = False
+    covered_e = e & dilate_square(sei)
+    covered_s = sei & dilate_square(e)
+    ok = np.where(e, covered_s[iy, ix], covered_e[iy, ix])
+    ok &= ~dilate_square((lab == _LI) | (lab == _BUBBLE), 3)
+    h, w = labels.shape
+    gy = np.arange(win[0].start, win[0].stop)
+    gx = np.arange(win[1].start, win[1].stop)
+    ok[(gy < 4) | (gy >= h - 4)] = False  # 4 px from the frame's edges
+    ok[:, (gx < 4) | (gx >= w - 4)] = False
     sel = ok & (dist >= lo) & (dist < lo + nb)
     if sel.sum() < 50:
         return None
     b = np.floor(dist[sel] - lo).astype(np.intp)
     n = np.bincount(b, None, nb)
-    s = np.bincount(b, img[sel], nb)
-    q = np.bincount(b, psei[sel], nb)
+    s = np.bincount(b, img[win][sel], nb)
+    q = np.bincount(b, psei[win][sel], nb)
     bg = labels == 0
     if bg.sum() > 200:
         core = bg & ~dilate_square(~bg, 8)
         level = float(np.median(img[core])) if core.any() else np.nan
-    else:
-        level = float(np.median(img[dist > 20])) if (dist > 20).any() else np.nan
+    else:  # pixels more than 20 px outside the electrode (all of those beyond the window)
+        far = ~electrode
+        far[win] = dist > 20
+        level = float(np.median(img[far])) if far.any() else np.nan
     return n, s, q, level
 
 
