@@ -142,6 +142,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer movies and epochs (a smoke run)")
     ap.add_argument("--work", default=str(ROOT / "runs" / "segment_finetune"), help="training runs go here")
     ap.add_argument("--json", default=str(HERE / "results" / "segment_finetune.json"))
+    ap.add_argument("--long", action="store_true",
+                    help="also the synthetic fine-tune on 640 movies for 16 epochs (about 18 more minutes)")
     args = ap.parse_args()
     os.environ.setdefault("MLTEM_PROGRESS", "0")
     from bench_segment import HELD_OUT_SEED, held_out
@@ -184,6 +186,11 @@ def main() -> int:
                                            "labels": str(work / "labels"), "label_repeat": 20},
                                   "export": {"name": "segment-unet-ft-haadf-labels"}},
     }
+    if args.long:
+        runs["synthetic_long"] = {**base, "seed": 2104, "max_epochs": 2 if q else 16, "lr": 0.0003,
+                                  "data": {"n_movies": 12 if q else 640, "frames": 8, "size": 160, "open_fraction": 0.45,
+                                           "dark_lithium_probability": 0.3, "haadf_fraction": 0.5},
+                                  "export": {"name": "segment-unet-ft-haadf-long"}}
     for name, cfg in runs.items():
         card, seconds = train(cfg, work, name)
         recipe = {**cfg["data"], "max_epochs": cfg["max_epochs"], "lr": cfg["lr"], "init_from": cfg.get("init_from", "segment-unet")}
