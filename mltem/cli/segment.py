@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 def add_arguments(p) -> None:
     p.add_argument("movie", help="in-situ movie (hspy, dm3/dm4, emd, ser, mrc, tif, mp4, gif, ...); a single image also works")
     add_output_arguments(p)
-    p.add_argument("--model", default="segment-unet", metavar="NAME", help="registry name or .onnx/.json path (default: segment-unet)")
+    p.add_argument("--model", default="segment-unet", metavar="NAME",
+                   help="registry name or .onnx/.json path (default: segment-unet, trained on bright-field TEM; for "
+                        "another contrast, e.g. dark-field STEM, fine-tune one with 'mltem train segment')")
     p.add_argument("--classical", action="store_true", help="use the classical labeller (no network)")
     p.add_argument("--tile", type=int, default=512, metavar="PX", help="tile size for large frames, px (multiple of 16; default 512)")
     p.add_argument("--overlap", type=int, default=32, metavar="PX", help="tile overlap, px (default 32)")
