@@ -38,8 +38,10 @@ SHARP_EDGE = {"ramp_px": 0.0}  # a step electrode edge (full mass-thickness at t
 HELD_OUT_SEED = 7_000_000  # first seed of the held-out movies (8,000,000+: the selection set)
 
 
-def held_out(n_liquid: int, n_open: int, frames: int, size: int, dose: float, seed0: int, electrode_edge=None):
-    """The benchmark's movies; ``electrode_edge`` (liquid cells) replaces the drawn edge profile."""
+def held_out(n_liquid: int, n_open: int, frames: int, size: int, dose: float, seed0: int, electrode_edge=None,
+             detector: str = "bf"):
+    """The benchmark's movies; ``electrode_edge`` (liquid cells) replaces the drawn edge
+    profile; ``detector="haadf"`` images the same scenes as dark-field STEM."""
     from mltem.simulate import simulate_movie
 
     out = []
@@ -49,7 +51,7 @@ def held_out(n_liquid: int, n_open: int, frames: int, size: int, dose: float, se
         px = float(rng.uniform(3.0, 7.0))
         edge = electrode_edge if kind == "liquid" else None
         out.append(simulate_movie(frames, (size, size), kind=kind, seed=seed0 + i, dose=dose, pixel_size_nm=px,
-                                  electrode_edge=edge))
+                                  electrode_edge=edge, detector=detector))
     return out
 
 
@@ -336,13 +338,8 @@ def speed(card, threads: int, repeat: int, refiner=None):
         nf = 24 if n == 512 else 8
         mv = simulate_movie(nf, (n, n), seed=HELD_OUT_SEED - 1, dose=60.0, pixel_size_nm=4.0)
         tm = t_of(lambda: segment_frames(mv.frames, model=m, tile=n), 1) / nf
-        res = {}
-
-        def masks_and_p():
-            res["out"] = segment_frames(mv.frames, model=m, tile=n, sei_prob=True)
-
-        tq = t_of(masks_and_p, 1) / nf
-        masks, psei = res["out"]
+        tq = t_of(lambda: segment_frames(mv.frames, model=m, tile=n, sei_prob=True), 1) / nf
+        masks, psei = segment_frames(mv.frames, model=m, tile=n, sei_prob=True)
 
         def measure():
             rows_, _ = measure_movie(masks, pixel_size_nm=4.0, frame_time_s=0.5)

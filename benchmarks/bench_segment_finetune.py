@@ -45,17 +45,6 @@ LABELLED = (0, 8, 16)  # frames labelled by hand
 DOSES = (15.0, 60.0, 250.0)
 
 
-def haadf_movies(n_liquid, n_open, frames, size, dose, seed0):
-    from mltem.simulate import simulate_movie
-
-    out = []
-    for i in range(n_liquid + n_open):
-        rng = np.random.default_rng([seed0, i])
-        out.append(simulate_movie(frames, (size, size), kind="liquid" if i < n_liquid else "open", seed=seed0 + i,
-                                  dose=dose, pixel_size_nm=float(rng.uniform(3.0, 7.0)), detector="haadf"))
-    return out
-
-
 def write_labels(folder: Path, movie, frames) -> None:
     """A labels folder as a user makes it: the movie and one mask image per labelled frame."""
     import hyperspy.api as hs
@@ -74,13 +63,10 @@ def write_labels(folder: Path, movie, frames) -> None:
 
 def score_frames(movie, pred, keep) -> dict:
     """IoU and masks-only SEI thickness error on the frames ``keep`` of one movie."""
-    from mltem.segment import measure_movie
+    from mltem.segment import iou_per_class, measure_movie
 
-    inter, union, truth = np.zeros(5), np.zeros(5), np.zeros(5)
-    for c in range(5):
-        p, q = pred[keep] == c, movie.masks[keep] == c
-        inter[c], union[c], truth[c] = np.count_nonzero(p & q), np.count_nonzero(p | q), np.count_nonzero(q)
-    iou = np.where(truth > 0, inter / np.maximum(union, 1), np.nan)
+    iou = iou_per_class(pred[keep], movie.masks[keep])
+    iou[[not (movie.masks[keep] == c).any() for c in range(5)]] = np.nan  # a class absent from the truth: no IoU
     rows, _ = measure_movie(pred, pixel_size_nm=movie.pixel_size_nm, frame_time_s=movie.frame_time_s)
     got = np.array([r["sei_thickness_nm"] for r in rows], float)[keep]
     true = movie.sei_thickness_nm[keep]
@@ -154,7 +140,8 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     q = args.quick
     nl, no, frames = (2, 1, 6) if q else (4, 2, 12)
-    sets = {"haadf_heldout": [m for k, d in enumerate(DOSES) for m in haadf_movies(nl, no, frames, 256, d, HAADF_SEED + 1000 * k)],
+    sets = {"haadf_heldout": [m for k, d in enumerate(DOSES)
+                              for m in held_out(nl, no, frames, 256, d, HAADF_SEED + 1000 * k, detector="haadf")],
             "bf_heldout": [m for k, d in enumerate(DOSES) for m in held_out(nl, no, frames, 256, d, HELD_OUT_SEED + 1000 * k)]}
     user = simulate_movie(24, (256, 256), kind="liquid", seed=USER_SEED, dose=60.0, pixel_size_nm=5.0, detector="haadf")
     write_labels(work / "labels", user, LABELLED)

@@ -84,6 +84,18 @@ def test_square_dilation_equals_iterated_8_connected_dilation():
         dilate_square(m, -1)
 
 
+def test_bounding_box_and_its_growth_are_clipped_to_the_frame():
+    from mltem.segment._morph import bounding_box, grow_box
+
+    m = np.zeros((20, 30), bool)
+    assert bounding_box(m) is None
+    m[3, 5] = m[7, 2] = True
+    box = bounding_box(m)
+    assert box == (slice(3, 8), slice(2, 6)) and m[box].sum() == 2
+    assert grow_box(box, 4, m.shape) == (slice(0, 12), slice(0, 10))
+    assert grow_box((slice(15, 20), slice(25, 30)), 3, m.shape) == (slice(12, 20), slice(22, 30))
+
+
 def test_tree_evaluator_matches_sklearn():
     from sklearn.ensemble import HistGradientBoostingRegressor
 

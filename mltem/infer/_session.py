@@ -190,7 +190,7 @@ class OnnxModel:
         H, W = images.shape[2:]
         ys, xs = tile_starts(H, tile, overlap), tile_starts(W, tile, overlap)
         if len(ys) == len(xs) == 1:  # one tile per image: nothing to blend (the weights would all be 1)
-            out = self.predict(images[:, :, :tile, :tile], batch_size=batch_size, desc=desc, show_progress=show_progress)
+            out = self.predict(images, batch_size=batch_size, desc=desc, show_progress=show_progress)
             if isinstance(out, dict):
                 out = out[self.output_names[0]]
             return out[:, :, :h, :w]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from mltem.segment._morph import grow_box
 from mltem.segment._preprocess import normalise_frames
 
 __all__ = ["classical_labels", "clean_labels", "temporal_mode"]
@@ -107,9 +108,9 @@ def clean_labels(labels: np.ndarray, *, min_size_px=(0, 64, 24, 6, 24)) -> np.nd
             m = lab[t] == c
             if not m.any():
                 continue
+            # the components of ndi.label(m, _S8) (numbered otherwise; n counts label 0), in half the time
             n, cc = cv2.connectedComponents(m.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
-            n -= 1  # the components of ndi.label(m, _S8) (numbered otherwise), in half the time
-            sizes = np.bincount(cc[m], minlength=n + 1)
+            sizes = np.bincount(cc[m], minlength=n)
             small = np.flatnonzero(sizes[1:] < smin) + 1
             if len(small):  # a few specks: marked within their boxes, not by a gather over the frame
                 boxes = ndi.find_objects(cc)
@@ -130,17 +131,14 @@ def _fill_nearest(lab: np.ndarray, drop: np.ndarray) -> np.ndarray:
     window grown by it holds every candidate. Specks are small: 8x faster at 512 x 512.
     """
     out = lab.copy()
-    h, w = drop.shape
     clusters, _ = ndi.label(drop, _S8)
-    for i, (sy, sx) in enumerate(ndi.find_objects(clusters), 1):
-        r = int(np.ceil(np.hypot(sy.stop - sy.start, sx.stop - sx.start))) + 2
-        y0, y1, x0, x1 = max(0, sy.start - r), min(h, sy.stop + r), max(0, sx.start - r), min(w, sx.stop + r)
-        sub = drop[y0:y1, x0:x1]
-        if sub.all():  # a cluster that fills the frame's width and height: whole frame
-            y0, y1, x0, x1, sub = 0, h, 0, w, drop
-        _, (iy, ix) = ndi.distance_transform_edt(sub, return_indices=True)
-        mine = clusters[y0:y1, x0:x1] == i
-        out[y0:y1, x0:x1][mine] = lab[y0:y1, x0:x1][iy[mine], ix[mine]]
+    for i, box in enumerate(ndi.find_objects(clusters), 1):
+        win = grow_box(box, int(np.ceil(np.hypot(*(s.stop - s.start for s in box)))) + 2, drop.shape)
+        if drop[win].all():  # a cluster that fills the frame's width and height: whole frame
+            win = (slice(None), slice(None))
+        _, (iy, ix) = ndi.distance_transform_edt(drop[win], return_indices=True)
+        mine = clusters[win] == i
+        out[win][mine] = lab[win][iy[mine], ix[mine]]
     return out
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
-from mltem.segment._morph import dilate_square
+from mltem.segment._morph import bounding_box, dilate_square, grow_box
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -77,16 +77,12 @@ def _electrode_distance(electrode: np.ndarray, where=None) -> np.ndarray:
     of ``where``; elsewhere the distance is a lower bound (the bulk of the electrode
     and the far electrolyte are left out).
     """
-    h, w = electrode.shape
     if where is None:
         return ndi.distance_transform_edt(~electrode)
-    box = (electrode & dilate_square(~electrode)) | where
-    ys, xs = np.nonzero(box.any(1))[0], np.nonzero(box.any(0))[0]
-    dist = np.zeros((h, w))
-    if not len(ys):
-        return dist
-    sl = np.s_[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1]
-    dist[sl] = ndi.distance_transform_edt(~electrode[sl])
+    dist = np.zeros(electrode.shape)
+    box = bounding_box((electrode & dilate_square(~electrode)) | where)
+    if box is not None:
+        dist[box] = ndi.distance_transform_edt(~electrode[box])
     return dist
 
 
@@ -94,13 +90,11 @@ def _surface_normals(electrode: np.ndarray, py: np.ndarray, px: np.ndarray):
     """Gradient (y, x) of the electrode mask smoothed with a Gaussian of
     :data:`_NORMAL_SIGMA_PX`, at the pixels (py, px): computed in a window around them
     that holds the filters' reach (the same numbers as over the whole frame)."""
-    h, w = electrode.shape
     reach = int(4.0 * _NORMAL_SIGMA_PX + 0.5) + 2  # the Gaussian's radius (truncate 4) and the Sobel's
-    y0, y1 = max(0, int(py.min()) - reach), min(h, int(py.max()) + reach + 1)
-    x0, x1 = max(0, int(px.min()) - reach), min(w, int(px.max()) + reach + 1)
+    win = grow_box((slice(py.min(), py.max() + 1), slice(px.min(), px.max() + 1)), reach, electrode.shape)
     # where the window meets the frame's edge the filters reflect there, as over the frame
-    smooth = ndi.gaussian_filter(electrode[y0:y1, x0:x1].astype(np.float32), _NORMAL_SIGMA_PX)
-    qy, qx = py - y0, px - x0
+    smooth = ndi.gaussian_filter(electrode[win].astype(np.float32), _NORMAL_SIGMA_PX)
+    qy, qx = py - win[0].start, px - win[1].start
     return ndi.sobel(smooth, 0)[qy, qx], ndi.sobel(smooth, 1)[qy, qx]
 
 
@@ -355,9 +349,9 @@ def find_dendrites(mask: np.ndarray, *, min_length_px: float = 6.0, aspect: floa
         comp = lab[sl] == k
         sk = skel[sl] & comp
         coords = np.argwhere(sk)
-        half = _half_width(li, sl, comp)
         if len(coords) < 2:
             continue
+        half = _half_width(li, sl, comp)
         # a dendrite grows from the electrode through the SEI: its root is where it meets
         # the electrode (inside the SEI band every skeleton pixel is as near the SEI)
         dloc = dist_el[sl][sk]
@@ -387,13 +381,11 @@ def _half_width(li: np.ndarray, sl, comp: np.ndarray) -> float:
     within the grown box onto a pixel that is not lithium (a lithium 4-neighbour would
     belong to the component), and every pixel outside that box is farther than that.
     """
-    h, w = li.shape
-    y0, y1, x0, x1 = max(0, sl[0].start - 1), min(h, sl[0].stop + 1), max(0, sl[1].start - 1), min(w, sl[1].stop + 1)
-    box = li[y0:y1, x0:x1]
-    if box.all():  # a component that fills the frame's width and height: the whole frame
-        box, y0, x0 = li, 0, 0
-    d = ndi.distance_transform_edt(box)[sl[0].start - y0 : sl[0].stop - y0, sl[1].start - x0 : sl[1].stop - x0]
-    return float(d[comp].max())
+    win = grow_box(sl, 1, li.shape)
+    if li[win].all():  # a component that fills the frame's width and height: the whole frame
+        win = (slice(0, li.shape[0]), slice(0, li.shape[1]))
+    d = ndi.distance_transform_edt(li[win])
+    return float(d[tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sl, win))][comp].max())
 
 
 @dataclass

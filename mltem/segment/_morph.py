@@ -1,9 +1,10 @@
-"""Binary dilation by a square, in numpy (shared by the measurements and the SEI refiner)."""
+"""Binary dilation by a square and bounding boxes grown by a margin, in numpy (shared by
+the speck removal, the measurements and the SEI refiner, which work in windows)."""
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["dilate_square"]
+__all__ = ["bounding_box", "dilate_square", "grow_box"]
 
 
 def _or_along(a: np.ndarray, r: int, axis: int) -> np.ndarray:
@@ -46,3 +47,16 @@ def dilate_square(mask: np.ndarray, r: int = 1) -> np.ndarray:
     if r == 0:
         return m.copy()
     return _or_along(_or_along(m, int(r), 0), int(r), 1)
+
+
+def bounding_box(mask: np.ndarray):
+    """The smallest (y, x) pair of slices holding every True pixel of ``mask`` (None if none)."""
+    ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(ys):
+        return None
+    return slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1)
+
+
+def grow_box(box, margin: int, shape):
+    """``box`` (a (y, x) pair of slices) grown by ``margin`` px on every side, clipped to ``shape``."""
+    return tuple(slice(max(0, s.start - margin), min(n, s.stop + margin)) for s, n in zip(box, shape))

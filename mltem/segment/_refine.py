@@ -39,7 +39,7 @@ from scipy import ndimage as ndi
 from scipy.special import expit
 
 from mltem._errors import MltemError
-from mltem.segment._morph import dilate_square
+from mltem.segment._morph import bounding_box, dilate_square, grow_box
 
 __all__ = [
     "BOUND_QUANTILE",
@@ -75,10 +75,29 @@ _ELECTRODE, _SEI, _LI, _BUBBLE = 1, 2, 3, 4
 
 
 def sei_probability(logits: np.ndarray) -> np.ndarray:
-    """Softmax probability of the SEI class (channel 2) of (n, 5, y, x) logits, as uint8 (x 255)."""
-    e = np.asarray(logits, np.float32) - np.max(logits, axis=1, keepdims=True)  # the one full-size temporary
-    np.exp(e, out=e)
-    return (255 * e[:, _SEI] / e.sum(1)).astype(np.uint8)  # truncated, as the refiner was trained
+    """Softmax probability of the SEI class (channel 2) of (n, 5, y, x) logits, as uint8
+    (x 255, truncated, as the refiner was trained).
+
+    ``p = exp(l_SEI - max) / sum_c exp(l_c - max)`` is at most ``exp(l_SEI - max)`` (the
+    sum is >= 1), so where the SEI logit lies more than log(255) = 5.54 below the largest
+    it truncates to 0: the softmax is evaluated only near the SEI (a few % of a frame),
+    with frame-sized temporaries rather than reductions across the strided class axis.
+    """
+    lg = np.asarray(logits, np.float32)
+    mx = lg[:, 0].copy()
+    for k in range(1, lg.shape[1]):
+        np.maximum(mx, lg[:, k], out=mx)
+    near = np.nonzero(lg[:, _SEI] - mx >= np.float32(-5.6))
+    m = mx[near]
+    total = np.zeros_like(m)
+    for k in range(lg.shape[1]):  # summed in class order, as numpy sums over the class axis
+        e = np.exp(lg[near[0], k, near[1], near[2]] - m)
+        total += e
+        if k == _SEI:
+            num = 255 * e
+    out = np.zeros(mx.shape, np.uint8)
+    out[near] = (num / total).astype(np.uint8)
+    return out
 
 
 def clip_correction(correction, thickness):
@@ -92,11 +111,7 @@ def clip_correction(correction, thickness):
 def _surface_window(electrode, margin: int):
     """The bounding box of the electrode surface (the pixels either side of it), grown by
     ``margin`` px and clipped to the frame, as a pair of slices."""
-    h, w = electrode.shape
-    surface = dilate_square(electrode) & dilate_square(~electrode)
-    ys, xs = np.nonzero(surface.any(1))[0], np.nonzero(surface.any(0))[0]
-    return (slice(max(0, ys[0] - margin), min(h, ys[-1] + margin + 1)),
-            slice(max(0, xs[0] - margin), min(w, xs[-1] + margin + 1)))
+    return grow_box(bounding_box(dilate_square(electrode) & dilate_square(~electrode)), margin, electrode.shape)
 
 
 def _frame_profile(img, labels, psei, nb, lo):
