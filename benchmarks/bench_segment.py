@@ -289,13 +289,13 @@ def conv_gflops(net, shape) -> float:
     return total[0] / 1e9
 
 
-def speed(card, threads: int, repeat: int, refiner=None):
+def speed(card, threads: int, repeat: int, refiner=None, detector: str = "bf"):
     """Frames per second at 512 x 512 and 1024 x 1024: the network alone (torch eager; onnxruntime
     at the card's graph optimisation level and at onnxruntime's default, "all"), then what
     ``mltem segment`` does per frame on a simulated movie: the masks (normalisation,
     neighbour frames, network, class-weight correction, temporal filter, speck removal),
     the same with the SEI probability the refiner reads, and the measurement (metrics,
-    dendrites, edge profiles and SEI refinement)."""
+    dendrites, edge profiles and SEI refinement); the movie is imaged by ``detector``."""
     import dataclasses
 
     import torch
@@ -336,7 +336,7 @@ def speed(card, threads: int, repeat: int, refiner=None):
         to = t_of(lambda: m(x), r)
         ta = t_of(lambda: m_all(x), r)
         nf = 24 if n == 512 else 8
-        mv = simulate_movie(nf, (n, n), seed=HELD_OUT_SEED - 1, dose=60.0, pixel_size_nm=4.0)
+        mv = simulate_movie(nf, (n, n), seed=HELD_OUT_SEED - 1, dose=60.0, pixel_size_nm=4.0, detector=detector)
         tm = t_of(lambda: segment_frames(mv.frames, model=m, tile=n), 1) / nf
         tq = t_of(lambda: segment_frames(mv.frames, model=m, tile=n, sei_prob=True), 1) / nf
         masks, psei = segment_frames(mv.frames, model=m, tile=n, sei_prob=True)
@@ -359,8 +359,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer movies (a smoke run)")
     ap.add_argument("--model", default="segment-unet")
-    ap.add_argument("--json", default=str(HERE / "results" / "segment.json"),
-                    help="where to write the figures (score a candidate into another file)")
+    ap.add_argument("--json", default=None,
+                    help="where to write the figures (default results/segment.json, results/segment_haadf.json with "
+                         "--detector haadf; score a candidate into another file)")
+    ap.add_argument("--detector", choices=("bf", "haadf"), default="bf",
+                    help="image the held-out scenes as bright-field TEM (bf) or annular dark-field STEM (haadf; "
+                         "the same scenes and masks)")
     ap.add_argument("--seed-base", type=int, default=HELD_OUT_SEED,
                     help=f"first seed of the movies ({HELD_OUT_SEED}: the held-out set; 8000000: the set candidates "
                          "are selected on, so that the held-out figures stay unseen)")
@@ -369,6 +373,8 @@ def main() -> int:
     ap.add_argument("--update-card", action="store_true",
                     help="write the held-out figures into the model card's metrics (the card is not hashed)")
     args = ap.parse_args()
+    if args.json is None:
+        args.json = str(HERE / "results" / ("segment.json" if args.detector == "bf" else f"segment_{args.detector}.json"))
     if args.update_card and args.seed_base != HELD_OUT_SEED:
         ap.error(f"--update-card takes the held-out figures only (--seed-base {HELD_OUT_SEED})")
     os.environ.setdefault("MLTEM_PROGRESS", "0")
@@ -385,16 +391,17 @@ def main() -> int:
     result = {"model": card.name, "sha256": card.sha256, "threads": threads,
               "sei_refiner": None if refiner is None else {"name": refiner.card.name, "sha256": refiner.card.sha256},
               "held_out": {"liquid_movies": nl, "open_movies": no, "frames_per_movie": frames, "size": 256,
-                           "seeds": f"{args.seed_base} + 1000 * dose index + i", "doses": list(DOSES)},
+                           "seeds": f"{args.seed_base} + 1000 * dose index + i", "doses": list(DOSES),
+                           "detector": args.detector},
               "network": {}, "classical": {}}
     # speed first, in a fresh process: after the accuracy runs (hundreds of movies and
     # their logits in memory) torch eager ran 3-4x slower in two runs of 2026-12-03
-    result["speed"] = speed(card, threads, 3 if args.quick else 10, refiner)
+    result["speed"] = speed(card, threads, 3 if args.quick else 10, refiner, args.detector)
     net_all = []
     net_pred = cached(lambda f: segment_frames(f, model=card.path, tile=256, smooth_frames=3, sei_prob=True))
     cls_pred = cached(lambda f: classical_labels(f))
     for k, dose in enumerate((*DOSES, EXTRAPOLATION_DOSE)):
-        movies = held_out(nl, no, frames, 256, dose, args.seed_base + 1000 * k)
+        movies = held_out(nl, no, frames, 256, dose, args.seed_base + 1000 * k, detector=args.detector)
         net = evaluate(movies, net_pred, refiner)
         cls = evaluate(movies, cls_pred)
         key = f"dose_{dose:g}"
@@ -419,7 +426,8 @@ def main() -> int:
     # the same liquid cells with a step edge (a patterned film electrode; the generator draws
     # a wedge unless told otherwise, and the shipped network was trained on wedges only)
     sharp = [m for k, dose in enumerate(DOSES)
-             for m in held_out(nl, 0, frames, 256, dose, args.seed_base + 1000 * k, electrode_edge=SHARP_EDGE)]
+             for m in held_out(nl, 0, frames, 256, dose, args.seed_base + 1000 * k, electrode_edge=SHARP_EDGE,
+                               detector=args.detector)]
     result["network"]["sharp_edge_liquid"] = evaluate(sharp, net_pred, refiner)
     if refiner is not None:
         result["network"]["sharp_edge_liquid_masks_only"] = evaluate(sharp, net_pred)
@@ -449,7 +457,9 @@ def main() -> int:
             "heldout_mean_iou_open": result["network"]["all_in_range_open"]["mean_iou"],
             "gflop_per_512x512_frame": result["speed"][0]["gflop_per_frame"],
             "onnx_fps_512x512_2_threads": result["speed"][0]["onnx_fps"],
-            "benchmark": "benchmarks/bench_segment.py (results/segment.json)",
+            "benchmark": f"benchmarks/bench_segment.py{' --detector ' + args.detector if args.detector != 'bf' else ''} "
+                         f"(results/{Path(args.json).name})",
+            "heldout_detector": args.detector,
         })
         full.write(cpath)
     print("\nheld-out, doses 15/60/250 e/px pooled")

@@ -209,6 +209,23 @@ def test_shipped_refiner_belongs_to_the_shipped_network(tmp_path):
         load_sei_refiner(seg, name=str(tmp_path / "segment-sei-refine.json"))
 
 
+def test_refiner_is_found_by_the_network_it_was_trained_for(tmp_path, monkeypatch):
+    # without a name, the registered refiner whose card names the network's sha256: a
+    # second network (e.g. the dark-field one) gets its own refiner, the shipped one keeps its
+    seg = find_model("segment-unet", task="segment")
+    other = dataclasses.replace(seg, name="segment-unet-other", sha256="1" * 64)
+    assert load_sei_refiner(other) is None
+    mod = _training_script()
+    card = mod.write(_constant(0.5, 3), tmp_path, "segment-sei-refine-other", other, {"movies": 1}, {})
+    monkeypatch.setenv("MLTEM_MODELS_DIR", str(tmp_path))
+    mine = load_sei_refiner(other)
+    assert mine is not None and mine.card.name == "segment-sei-refine-other" and mine.card.sha256 == card.sha256
+    np.testing.assert_allclose(mine.predict(np.zeros((2, 3))), 0.5)
+    shipped = load_sei_refiner(seg)
+    assert shipped.card.name == "segment-sei-refine" and shipped.card.extra["segment_model_sha256"] == seg.sha256
+    assert load_sei_refiner(other, name="segment-sei-refine") is None  # named: trained for another network
+
+
 def test_refinement_fixes_a_held_out_faint_edge_movie():
     """Held-out liquid cell (benchmark seed 7002006, 250 e/px): its electrode edge carries
     0.86 times the SEI's excess mass-thickness and the network puts the inner SEI surface
@@ -329,6 +346,16 @@ def test_training_script_picks_the_step_edge_movies():
     for i in range(12):
         edge = synthetic_movie(556, i, **small).params.get("electrode_edge")
         assert (i in idx) == (edge is not None and edge["floor"] != 0.35)
+    # --haadf-fraction 1 (the dark-field refiner): the same movies, edges and step list, imaged
+    # as HAADF STEM
+    dark, idx_dark = mod.step_edge_movies(556, 0, 12, {**mod.MOVIES, "haadf_fraction": 1.0})
+    assert idx_dark == idx
+    for i in (0, 4):
+        bf, df = synthetic_movie(556, i, **small), synthetic_movie(556, i, **{**dark, "frames": 1, "size": 48})
+        assert (bf.params["detector"], df.params["detector"]) == ("bf", "haadf")
+        np.testing.assert_array_equal(bf.masks, df.masks)
+    with pytest.raises(SystemExit):
+        mod.main(["--seed", "1", "--movies", "0:2", "--haadf-fraction", "1.5", "--out", "unused"])
 
 
 def _profile_whole_frame(img, labels, psei, nb, lo):

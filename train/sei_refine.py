@@ -238,7 +238,7 @@ def train_and_write(examples, a, seg, t_data: float):
         extra["gate_in_sample"] = {"wedge_called_step": round(float(np.mean(p[~step] > 0.5)), 4),
                                    "step_called_wedge": round(float(np.mean(p[step] <= 0.5)), 4)}
     recipe = {"seeds": a.seed, "movies": a.movies, "frames": int(len(y)), "n_movies": len(examples),
-              "sharp_edge_fraction": a.sharp_edge_fraction,
+              "sharp_edge_fraction": a.sharp_edge_fraction, "haadf_fraction": getattr(a, "haadf_fraction", 0.0),
               "step_edges": a.step_edges, "step_edge_movies": int(sum(bool(e.get("step")) for e in examples)),
               "step_edge_frames": int(step.sum()), "bag": a.bag,
               "regressor": {"HistGradientBoostingRegressor": GBM},
@@ -268,6 +268,9 @@ def parser():
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--sharp-edge-fraction", type=float, default=0.0,
                     help="fraction of the --seed movies' liquid cells drawn with a step electrode edge (shipped: 0)")
+    ap.add_argument("--haadf-fraction", type=float, default=0.0,
+                    help="fraction of the movies imaged as annular dark-field STEM (segment-sei-refine-haadf: 1; "
+                         "the same scenes as in bright field)")
     return ap
 
 
@@ -275,20 +278,22 @@ def main(argv=None) -> int:
     ap = parser()
     a = ap.parse_args(argv)
     main_sets, step_sets = parse_sets(ap, a)
-    if not 0.0 <= a.sharp_edge_fraction <= 1.0:
-        ap.error("--sharp-edge-fraction must lie in 0-1")
+    for opt in ("sharp_edge_fraction", "haadf_fraction"):
+        if not 0.0 <= getattr(a, opt) <= 1.0:
+            ap.error(f"--{opt.replace('_', '-')} must lie in 0-1")
     if a.bag < 1:
         ap.error("--bag must be at least 1")
     os.environ.setdefault("MLTEM_PROGRESS", "0")
     from mltem.segment import load_segment_model
 
-    movies = {**MOVIES, "sharp_edge_fraction": a.sharp_edge_fraction}  # 0 draws exactly MOVIES' movies
+    # 0 draws exactly MOVIES' movies
+    movies = {**MOVIES, "sharp_edge_fraction": a.sharp_edge_fraction, "haadf_fraction": a.haadf_fraction}
     seg = load_segment_model(a.model)
     t0 = time.time()
     # (a step edge drawn into the main set by --sharp-edge-fraction counts as one for the gate too)
     todo = [(seed, i, movies) for seed, lo, hi in main_sets for i in range(lo, hi)]
     for seed, lo, hi in step_sets:
-        step, idx = step_edge_movies(seed, lo, hi)
+        step, idx = step_edge_movies(seed, lo, hi, {**MOVIES, "haadf_fraction": a.haadf_fraction})
         todo += [(seed, i, step) for i in idx]
     examples = []
     for seed, i, mv in todo:

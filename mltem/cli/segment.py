@@ -14,13 +14,20 @@ from mltem.cli._main import add_output_arguments
 
 log = logging.getLogger(__name__)
 
+#: The shipped network for each detector (``--detector``; ``--model`` overrides).
+DETECTOR_MODELS = {"bf": "segment-unet", "haadf": "segment-unet-haadf"}
+
 
 def add_arguments(p) -> None:
     p.add_argument("movie", help="in-situ movie (hspy, dm3/dm4, emd, ser, mrc, tif, mp4, gif, ...); a single image also works")
     add_output_arguments(p)
-    p.add_argument("--model", default="segment-unet", metavar="NAME",
-                   help="registry name or .onnx/.json path (default: segment-unet, trained on bright-field TEM; for "
-                        "another contrast, e.g. dark-field STEM, fine-tune one with 'mltem train segment')")
+    p.add_argument("--detector", choices=("bf", "haadf"), default="bf",
+                   help="the movie's contrast: bright-field TEM (bf, default: denser is darker) or annular dark-field "
+                        "STEM (haadf: denser is brighter); picks the shipped network and the classical labeller's "
+                        "contrast")
+    p.add_argument("--model", default=None, metavar="NAME",
+                   help="registry name or .onnx/.json path (default: segment-unet for bf, segment-unet-haadf for "
+                        "haadf; for another contrast fine-tune one with 'mltem train segment')")
     p.add_argument("--classical", action="store_true", help="use the classical labeller (no network)")
     p.add_argument("--tile", type=int, default=512, metavar="PX", help="tile size for large frames, px (multiple of 16; default 512)")
     p.add_argument("--overlap", type=int, default=32, metavar="PX", help="tile overlap, px (default 32)")
@@ -100,7 +107,7 @@ def run(args) -> int:
     if not args.classical:
         from mltem.segment import load_segment_model
 
-        m = load_segment_model(args.model)
+        m = load_segment_model(args.model or DETECTOR_MODELS[args.detector])
         card = m.card
         models.append({"name": card.name, "file": str(card.path), "sha256": card.sha256})
     refiner = None
@@ -114,7 +121,7 @@ def run(args) -> int:
     with out.timer("segment"):
         res = segment_stream(io.iter_chunks(signal, chunk=args.chunk), n, shape, model=m, classical=args.classical,
                              tile=args.tile, overlap=args.overlap, smooth_frames=args.smooth_frames,
-                             sei_prob=refiner is not None)
+                             sei_prob=refiner is not None, detector=args.detector)
         masks, psei = res if refiner is not None else (res, None)
     with out.timer("measure"):
         rows, drows = measure_movie(masks, pixel_size_nm=px, frame_time_s=dt)
@@ -153,7 +160,8 @@ def run(args) -> int:
         log.warning("mltem segment: %s", notes[-1])
     results["notes"] = notes
     out.write_summary(
-        parameters={"model": None if args.classical else card.name, "classical": args.classical, "tile": args.tile,
+        parameters={"model": None if args.classical else card.name, "classical": args.classical,
+                    "detector": args.detector, "tile": args.tile,
                     "overlap": args.overlap, "smooth_frames": args.smooth_frames,
                     "sei_refine": refiner is not None, "chunk": args.chunk,
                     "pixel_size_nm": px, "frame_time_s": dt},

@@ -248,8 +248,9 @@ def classical_labels(
     k_sigma: float = 3.0,
     min_area_px: int = 20,
     electrode_min_fraction: float = 0.02,
+    detector: str = "bf",
 ) -> np.ndarray:
-    """Label a movie without a network (bright-field contrast assumed).
+    """Label a movie without a network.
 
     Parameters
     ----------
@@ -266,6 +267,10 @@ def classical_labels(
         Smaller bright components are dropped.
     electrode_min_fraction : float
         Smallest electrode area as a share of the frame.
+    detector : {"bf", "haadf"}
+        Bright-field TEM (denser is darker; lithium, bubbles and thin electrolyte are
+        bright) or annular dark-field STEM (denser is brighter): the normalised HAADF
+        frames are negated, which gives them the bright-field order of the classes.
 
     Returns
     -------
@@ -280,8 +285,12 @@ def classical_labels(
         raise ValueError(f"frames must be at least 8 x 8 px, got {f.shape[-2:]}")
     if smooth_px < 0 or int(smooth_frames) != smooth_frames or smooth_frames < 1:
         raise ValueError(f"smooth_px must be >= 0 and smooth_frames a positive integer, got {smooth_px}, {smooth_frames}")
+    if detector not in ("bf", "haadf"):
+        raise ValueError(f"detector must be 'bf' or 'haadf', got {detector!r}")
     single = f.ndim == 2
     g = normalise_frames(f[None] if single else f)
+    if detector == "haadf":
+        g = -g  # per-frame normalisation is affine, so this is the negated frame normalised
     st = (smooth_frames - 1) / 4.0 if smooth_frames > 1 else 0.0
     g = ndi.gaussian_filter(g, (st, smooth_px, smooth_px), mode="nearest")
     out = np.stack([_label_frame(x, k_sigma=k_sigma, min_area=min_area_px, electrode_min_fraction=electrode_min_fraction,

@@ -165,7 +165,7 @@ def segment_frames(frames: np.ndarray, *, model=DEFAULT_MODEL, tile: int = 512, 
 
 def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, classical: bool = False, tile: int = 512,
                    overlap: int = 32, smooth_frames: int = 3, batch_size: int = 4, clean: bool = True,
-                   sei_prob: bool = False):
+                   sei_prob: bool = False, detector: str = "bf"):
     """Segment a long movie chunk by chunk (e.g. from :func:`mltem.io.iter_chunks`).
 
     Only the current chunk, one look-ahead chunk and the uint8 masks are held in
@@ -183,6 +183,8 @@ def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, c
     model : str, path or OnnxModel
     classical : bool
         Use the classical labeller instead of the network.
+    detector : {"bf", "haadf"}
+        The movie's contrast, for the classical labeller (a network knows its own).
     tile, overlap, smooth_frames, batch_size, clean, sei_prob
         See :func:`segment_frames` (the classical labeller gives no SEI probability:
         None).
@@ -199,7 +201,7 @@ def segment_stream(chunks, n_frames: int, frame_shape, *, model=DEFAULT_MODEL, c
     it = iter(chunks)
     if classical:
         for start, block in it:
-            masks[start : start + len(block)] = classical_labels(block, smooth_frames=1)
+            masks[start : start + len(block)] = classical_labels(block, smooth_frames=1, detector=detector)
     else:
         m = load_segment_model(model)
         tile, multiple, k = _geometry(m, frame_shape, tile)

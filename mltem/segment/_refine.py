@@ -382,18 +382,26 @@ class SeiRefiner:
         return self.baseline + self.value[node].sum(1)
 
 
-def load_sei_refiner(segment_card, name=DEFAULT_REFINER):
+def load_sei_refiner(segment_card, name=None):
     """The SEI refiner trained for the segmentation model of ``segment_card``, or None.
 
-    None when no refiner is registered under ``name`` or the registered one was trained
-    for another segmentation model (a fine-tuned network has other biases; retrain the
-    refiner for it with ``train/sei_refine.py``). A refiner whose file does not match its
-    card's sha256 is an error.
+    Without ``name``, the registered refiner whose card names this model's sha256
+    (``extra.segment_model_sha256``; :data:`DEFAULT_REFINER` first where several do).
+    With ``name`` (a registry name or a card/``.npz`` path), that refiner, or None where
+    it is not registered or was trained for another segmentation model (a fine-tuned
+    network has other biases; retrain the refiner for it with ``train/sei_refine.py``).
+    A refiner whose file does not match its card's sha256 is an error.
     """
     from mltem.registry import find_model, list_models
 
     if segment_card is None:
         return None
+    if name is None:
+        mine = [c for c in list_models()
+                if c.task == "segment-refine" and c.extra.get("segment_model_sha256") == segment_card.sha256]
+        if not mine:
+            return None  # no refiner for this network: the mask-based thickness stands
+        name = min(mine, key=lambda c: (c.name != DEFAULT_REFINER, c.name)).name
     s = os.fspath(name)
     bare = not (s.endswith((".json", ".npz")) or os.sep in s)
     if bare and not any(c.name == s for c in list_models()):
