@@ -399,7 +399,7 @@ def main() -> int:
     result["speed"] = speed(card, threads, 3 if args.quick else 10, refiner, args.detector)
     net_all = []
     net_pred = cached(lambda f: segment_frames(f, model=card.path, tile=256, smooth_frames=3, sei_prob=True))
-    cls_pred = cached(lambda f: classical_labels(f))
+    cls_pred = cached(lambda f: classical_labels(f, detector=args.detector))
     for k, dose in enumerate((*DOSES, EXTRAPOLATION_DOSE)):
         movies = held_out(nl, no, frames, 256, dose, args.seed_base + 1000 * k, detector=args.detector)
         net = evaluate(movies, net_pred, refiner)

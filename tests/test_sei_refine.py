@@ -224,6 +224,8 @@ def test_refiner_is_found_by_the_network_it_was_trained_for(tmp_path, monkeypatc
     shipped = load_sei_refiner(seg)
     assert shipped.card.name == "segment-sei-refine" and shipped.card.extra["segment_model_sha256"] == seg.sha256
     assert load_sei_refiner(other, name="segment-sei-refine") is None  # named: trained for another network
+    dark = find_model("segment-unet-haadf", task="segment")
+    assert load_sei_refiner(dark).card.name == "segment-sei-refine-haadf"  # the shipped dark-field pair
 
 
 def test_refinement_fixes_a_held_out_faint_edge_movie():

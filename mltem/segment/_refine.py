@@ -39,6 +39,7 @@ from scipy import ndimage as ndi
 from scipy.special import expit
 
 from mltem._errors import MltemError
+from mltem.segment._measure import BUBBLE, ELECTRODE, LITHIUM, SEI
 from mltem.segment._morph import bounding_box, dilate_square, grow_box
 
 __all__ = [
@@ -71,7 +72,6 @@ _BOUND, _GATE, _STEP = "bound_", "gate_", "step_"
 THICKNESS_FEATURE = -4
 #: Largest correction, as a fraction of the mask-based thickness (either way).
 CLIP_FRACTION = 0.5
-_ELECTRODE, _SEI, _LI, _BUBBLE = 1, 2, 3, 4
 
 
 def sei_probability(logits: np.ndarray) -> np.ndarray:
@@ -87,13 +87,13 @@ def sei_probability(logits: np.ndarray) -> np.ndarray:
     mx = lg[:, 0].copy()
     for k in range(1, lg.shape[1]):
         np.maximum(mx, lg[:, k], out=mx)
-    near = np.nonzero(lg[:, _SEI] - mx >= np.float32(-5.6))
+    near = np.nonzero(lg[:, SEI] - mx >= np.float32(-5.6))
     m = mx[near]
     total = np.zeros_like(m)
     for k in range(lg.shape[1]):  # summed in class order, as numpy sums over the class axis
         e = np.exp(lg[near[0], k, near[1], near[2]] - m)
         total += e
-        if k == _SEI:
+        if k == SEI:
             num = 255 * e
     out = np.zeros(mx.shape, np.uint8)
     out[near] = (num / total).astype(np.uint8)
@@ -115,7 +115,7 @@ def _surface_window(electrode, margin: int):
 
 
 def _frame_profile(img, labels, psei, nb, lo):
-    electrode = labels == _ELECTRODE
+    electrode = labels == ELECTRODE
     if not electrode.any() or electrode.all():
         return None
     # Everything the profile reads lies within 30 px of the electrode surface, and the
@@ -131,12 +131,12 @@ def _frame_profile(img, labels, psei, nb, lo):
     dist = np.where(e, -(d_in - 0.5), d_out - 0.5)  # signed distance to the surface, px
     iy = np.where(e, i_in[0], i_out[0])  # the nearest pixel across the surface
     ix = np.where(e, i_in[1], i_out[1])
-    sei = lab == _SEI
+    sei = lab == SEI
     # Keep pixels whose nearest surface point (across the electrode boundary) carries SEI.
     covered_e = e & dilate_square(sei)
     covered_s = sei & dilate_square(e)
     ok = np.where(e, covered_s[iy, ix], covered_e[iy, ix])
-    ok &= ~dilate_square((lab == _LI) | (lab == _BUBBLE), 3)
+    ok &= ~dilate_square((lab == LITHIUM) | (lab == BUBBLE), 3)
     h, w = labels.shape
     gy = np.arange(win[0].start, win[0].stop)
     gx = np.arange(win[1].start, win[1].stop)
