@@ -107,8 +107,14 @@ def within_chance(thickness_px: float, sd_px: float, tol: float = 0.10) -> float
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer movies (a smoke run)")
-    ap.add_argument("--json", default=str(HERE / "results" / "segment_ideal.json"))
+    ap.add_argument("--json", default=None,
+                    help="default results/segment_ideal.json (results/segment_ideal_haadf.json with --detector haadf)")
+    ap.add_argument("--detector", choices=("bf", "haadf"), default="bf",
+                    help="image the held-out scenes as bright-field TEM or annular dark-field STEM (then scored with "
+                         "segment-unet-haadf and its refiner)")
     args = ap.parse_args()
+    if args.json is None:
+        args.json = str(HERE / "results" / ("segment_ideal.json" if args.detector == "bf" else "segment_ideal_haadf.json"))
     os.environ.setdefault("MLTEM_PROGRESS", "0")
     from bench_segment import DOSES, HELD_OUT_SEED, held_out
 
@@ -116,15 +122,15 @@ def main() -> int:
     from mltem.segment import edge_profiles, load_sei_refiner, measure_movie, refine_sei_rows, segment_frames
     from mltem.simulate import simulate_movie
 
-    card = find_model("segment-unet", task="segment")
+    card = find_model("segment-unet" if args.detector == "bf" else "segment-unet-haadf", task="segment")
     refiner = load_sei_refiner(card)
     nl, no, frames = (3, 1, 6) if args.quick else (9, 3, 12)
     movies_out, pooled = [], {"ideal": [], "refined": [], "masks": []}
     for k, dose in enumerate(DOSES):
         seed0 = HELD_OUT_SEED + 1000 * k
-        for i, m in enumerate(held_out(nl, no, frames, 256, dose, seed0)):
+        for i, m in enumerate(held_out(nl, no, frames, 256, dose, seed0, detector=args.detector)):
             clean = simulate_movie(frames, (256, 256), kind=m.kind, seed=seed0 + i, dose=dose,
-                                   pixel_size_nm=m.pixel_size_nm, noise=False)
+                                   pixel_size_nm=m.pixel_size_nm, noise=False, detector=args.detector)
             if not (clean.masks == m.masks).all():
                 raise RuntimeError(f"movie {seed0 + i}: the noise-free run draws other masks")
             pred, psei = segment_frames(m.frames, model=card.path, tile=256, smooth_frames=3, sei_prob=True)
@@ -177,7 +183,8 @@ def main() -> int:
     result = {"model": card.name, "sha256": card.sha256,
               "sei_refiner": None if refiner is None else refiner.card.sha256,
               "held_out": {"liquid_movies": nl, "open_movies": no, "frames_per_movie": frames, "size": 256,
-                           "doses": list(DOSES), "seeds": f"{HELD_OUT_SEED} + 1000 * dose index + i"},
+                           "doses": list(DOSES), "seeds": f"{HELD_OUT_SEED} + 1000 * dose index + i",
+                           "detector": args.detector},
               "bandwidth_px": BANDWIDTH_PX, "margin_px": MARGIN_PX,
               "within_10pct": summary, "movies": movies_out}
     out = Path(args.json)
