@@ -358,7 +358,8 @@ def speed(card, threads: int, repeat: int, refiner=None, detector: str = "bf"):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer movies (a smoke run)")
-    ap.add_argument("--model", default="segment-unet")
+    ap.add_argument("--model", default=None,
+                    help="segmentation model (default: segment-unet, segment-unet-haadf with --detector haadf)")
     ap.add_argument("--json", default=None,
                     help="where to write the figures (default results/segment.json, results/segment_haadf.json with "
                          "--detector haadf; score a candidate into another file)")
@@ -375,6 +376,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.json is None:
         args.json = str(HERE / "results" / ("segment.json" if args.detector == "bf" else f"segment_{args.detector}.json"))
+    if args.model is None:
+        args.model = "segment-unet" if args.detector == "bf" else f"segment-unet-{args.detector}"
     if args.update_card and args.seed_base != HELD_OUT_SEED:
         ap.error(f"--update-card takes the held-out figures only (--seed-base {HELD_OUT_SEED})")
     os.environ.setdefault("MLTEM_PROGRESS", "0")
