@@ -139,6 +139,13 @@ def test_dark_field_movie_with_detector_haadf(tmp_path):
         assert main(["--quiet", "segment", str(path), "--out", str(o), "--classical", "--detector", det]) == 0
         ious[det] = iou_per_class(np.asarray(hs.load(o / "masks.hspy").data), m.masks)[1]
     assert ious["haadf"] > 0.9 and ious["bf"] < 0.1, ious
+    # a network trained on the other contrast is used as asked, with a note
+    o = tmp_path / "mismatch"
+    assert main(["--quiet", "segment", str(path), "--out", str(o), "--detector", "haadf", "--model", "segment-unet",
+                 "--no-movie"]) == 0
+    notes = json.loads((o / "summary.json").read_text())["results"]["notes"]
+    assert any("trained on bright-field TEM movies, but --detector is haadf" in n for n in notes), notes
+    assert not any("trained on" in n for n in summary["results"]["notes"])
 
 
 def test_uncalibrated_movie_is_measured_in_pixels(tmp_path):

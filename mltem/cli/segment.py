@@ -16,6 +16,17 @@ log = logging.getLogger(__name__)
 
 #: The shipped network for each detector (``--detector``; ``--model`` overrides).
 DETECTOR_MODELS = {"bf": "segment-unet", "haadf": "segment-unet-haadf"}
+_DETECTOR_WORDS = {"bf": "bright-field TEM", "haadf": "annular dark-field STEM"}
+
+
+def _trained_detector(card):
+    """"bf" or "haadf" where the card's training recipe drew only that contrast
+    (``data.haadf_fraction`` 0 or 1), else None (a mix, user labels, or no recipe)."""
+    data = ((card.recipe or {}).get("config") or {}).get("data") or {}
+    if data.get("labels"):
+        return None  # labelled frames of the user's own contrast
+    f = data.get("haadf_fraction", 0.0)
+    return "bf" if f == 0 else "haadf" if f == 1 else None
 
 
 def add_arguments(p) -> None:
@@ -110,6 +121,11 @@ def run(args) -> int:
         m = load_segment_model(args.model or DETECTOR_MODELS[args.detector])
         card = m.card
         models.append({"name": card.name, "file": str(card.path), "sha256": card.sha256})
+        trained = _trained_detector(card)
+        if trained is not None and trained != args.detector:
+            notes.append(f"model '{card.name}' was trained on {_DETECTOR_WORDS[trained]} movies, but --detector is "
+                         f"{args.detector}: its masks may be meaningless (see --detector)")
+            log.warning("mltem segment: %s", notes[-1])
     refiner = None
     if card is not None and not args.no_refine:
         refiner = load_sei_refiner(card)
