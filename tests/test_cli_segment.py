@@ -227,4 +227,8 @@ def test_demo_step_segments_the_shipped_example(tmp_path):
     assert "Movie segmentation" in report and "li_plating_sim.hspy" in report
     for name in ("overlay.png", "metrics.png"):
         assert f"](segment/{name})" in report and (out / "segment" / name).is_file()
+    # the example's scene as dark-field STEM, segmented with --detector haadf
+    for name in ("overlay.png", "metrics.png"):
+        assert f"](segment/haadf/{name})" in report and (out / "segment" / "haadf" / name).is_file()
+    assert "segment-unet-haadf" in report
     assert json.loads((out / "summary.json").read_text())["results"]["segment"]["ok"] is True
