@@ -32,6 +32,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from mltem._physics import DETECTORS  # noqa: E402
+
 DOSES = (15.0, 60.0, 250.0)
 EXTRAPOLATION_DOSE = 600.0
 SHARP_EDGE = {"ramp_px": 0.0}  # a step electrode edge (full mass-thickness at the boundary)
@@ -363,7 +365,7 @@ def main() -> int:
     ap.add_argument("--json", default=None,
                     help="where to write the figures (default results/segment.json, results/segment_haadf.json with "
                          "--detector haadf; score a candidate into another file)")
-    ap.add_argument("--detector", choices=("bf", "haadf"), default="bf",
+    ap.add_argument("--detector", choices=DETECTORS, default="bf",
                     help="image the held-out scenes as bright-field TEM (bf) or annular dark-field STEM (haadf; "
                          "the same scenes and masks)")
     ap.add_argument("--seed-base", type=int, default=HELD_OUT_SEED,
@@ -376,16 +378,14 @@ def main() -> int:
     args = ap.parse_args()
     if args.json is None:
         args.json = str(HERE / "results" / ("segment.json" if args.detector == "bf" else f"segment_{args.detector}.json"))
-    if args.model is None:
-        args.model = "segment-unet" if args.detector == "bf" else f"segment-unet-{args.detector}"
     if args.update_card and args.seed_base != HELD_OUT_SEED:
         ap.error(f"--update-card takes the held-out figures only (--seed-base {HELD_OUT_SEED})")
     os.environ.setdefault("MLTEM_PROGRESS", "0")
     from mltem.infer import default_threads
     from mltem.registry import find_model
-    from mltem.segment import classical_labels, load_sei_refiner, segment_frames
+    from mltem.segment import DETECTOR_MODELS, classical_labels, load_sei_refiner, segment_frames
 
-    card = find_model(args.model, task="segment")
+    card = find_model(args.model or DETECTOR_MODELS[args.detector], task="segment")
     refiner = None if args.no_refine else load_sei_refiner(card)
     if refiner is None and not args.no_refine:
         print(f"note: no SEI refiner trained for {card.name} ({card.sha256[:12]}...): thickness from the masks only")

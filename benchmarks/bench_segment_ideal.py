@@ -37,6 +37,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from mltem._physics import DETECTORS  # noqa: E402
+
 BANDWIDTH_PX = 0.5
 MARGIN_PX = 8.0
 
@@ -109,7 +111,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer movies (a smoke run)")
     ap.add_argument("--json", default=None,
                     help="default results/segment_ideal.json (results/segment_ideal_haadf.json with --detector haadf)")
-    ap.add_argument("--detector", choices=("bf", "haadf"), default="bf",
+    ap.add_argument("--detector", choices=DETECTORS, default="bf",
                     help="image the held-out scenes as bright-field TEM or annular dark-field STEM (then scored with "
                          "segment-unet-haadf and its refiner)")
     args = ap.parse_args()
@@ -119,10 +121,17 @@ def main() -> int:
     from bench_segment import DOSES, HELD_OUT_SEED, held_out
 
     from mltem.registry import find_model
-    from mltem.segment import edge_profiles, load_sei_refiner, measure_movie, refine_sei_rows, segment_frames
+    from mltem.segment import (
+        DETECTOR_MODELS,
+        edge_profiles,
+        load_sei_refiner,
+        measure_movie,
+        refine_sei_rows,
+        segment_frames,
+    )
     from mltem.simulate import simulate_movie
 
-    card = find_model("segment-unet" if args.detector == "bf" else "segment-unet-haadf", task="segment")
+    card = find_model(DETECTOR_MODELS[args.detector], task="segment")
     refiner = load_sei_refiner(card)
     nl, no, frames = (3, 1, 6) if args.quick else (9, 3, 12)
     movies_out, pooled = [], {"ideal": [], "refined": [], "masks": []}

@@ -4,9 +4,19 @@ from __future__ import annotations
 import numpy as np
 from scipy import constants as _c
 
-__all__ = ["ELECTRON_REST_ENERGY_EV", "check_beam_energy", "electron_wavelength_nm"]
+__all__ = ["DETECTORS", "ELECTRON_REST_ENERGY_EV", "check_beam_energy", "check_detector", "electron_wavelength_nm"]
 
 ELECTRON_REST_ENERGY_EV = _c.m_e * _c.c**2 / _c.e
+#: Imaging modes of in-situ movies: bright-field TEM (the transmitted beam: denser is
+#: darker) and annular dark-field STEM (scattered electrons: denser is brighter).
+DETECTORS = ("bf", "haadf")
+
+
+def check_detector(detector: str) -> str:
+    """``detector`` if it is one of :data:`DETECTORS`, else a ValueError."""
+    if detector not in DETECTORS:
+        raise ValueError(f"detector must be {' or '.join(map(repr, DETECTORS))}, got {detector!r}")
+    return detector
 
 
 def check_beam_energy(beam_energy_kev: float) -> float:

@@ -838,6 +838,24 @@ def test_shipped_dark_field_model_reads_haadf_movies(model):
     assert max(bf) < 0.4, bf
 
 
+def test_trained_detector_reads_the_card_recipe(model):
+    # the contrast a network learned, from its card: the shipped pair, a mix, user labels
+    import dataclasses
+
+    from mltem.registry import find_model
+    from mltem.segment import DETECTOR_MODELS, trained_detector
+
+    assert {d: trained_detector(find_model(n)) for d, n in DETECTOR_MODELS.items()} == {"bf": "bf", "haadf": "haadf"}
+
+    def with_data(**data):
+        cfg = {**model.recipe["config"], "data": {**model.recipe["config"]["data"], **data}}
+        return dataclasses.replace(model, recipe={**model.recipe, "config": cfg})
+
+    assert trained_detector(with_data(haadf_fraction=0.5)) is None
+    assert trained_detector(with_data(haadf_fraction=1.0, labels="my_labels")) is None
+    assert trained_detector(dataclasses.replace(model, recipe=None)) is None  # no recipe: unknown
+
+
 @pytest.mark.parametrize("tile, batch_size", [(96, 4), (64, 4), (64, 1)])
 def test_streamed_and_batched_inference_equal_the_whole_movie(model, tile, batch_size):
     # Frames are stacked with their neighbours and reduced to labels a few at a time, and

@@ -238,7 +238,7 @@ def train_and_write(examples, a, seg, t_data: float):
         extra["gate_in_sample"] = {"wedge_called_step": round(float(np.mean(p[~step] > 0.5)), 4),
                                    "step_called_wedge": round(float(np.mean(p[step] <= 0.5)), 4)}
     recipe = {"seeds": a.seed, "movies": a.movies, "frames": int(len(y)), "n_movies": len(examples),
-              "sharp_edge_fraction": a.sharp_edge_fraction, "haadf_fraction": getattr(a, "haadf_fraction", 0.0),
+              "sharp_edge_fraction": a.sharp_edge_fraction, "haadf_fraction": a.haadf_fraction,
               "step_edges": a.step_edges, "step_edge_movies": int(sum(bool(e.get("step")) for e in examples)),
               "step_edge_frames": int(step.sum()), "bag": a.bag,
               "regressor": {"HistGradientBoostingRegressor": GBM},
@@ -293,7 +293,7 @@ def main(argv=None) -> int:
     # (a step edge drawn into the main set by --sharp-edge-fraction counts as one for the gate too)
     todo = [(seed, i, movies) for seed, lo, hi in main_sets for i in range(lo, hi)]
     for seed, lo, hi in step_sets:
-        step, idx = step_edge_movies(seed, lo, hi, {**MOVIES, "haadf_fraction": a.haadf_fraction})
+        step, idx = step_edge_movies(seed, lo, hi, movies)
         todo += [(seed, i, step) for i in idx]
     examples = []
     for seed, i, mv in todo:

@@ -10,29 +10,18 @@ from __future__ import annotations
 
 import logging
 
+from mltem._physics import DETECTORS
 from mltem.cli._main import add_output_arguments
 
 log = logging.getLogger(__name__)
 
-#: The shipped network for each detector (``--detector``; ``--model`` overrides).
-DETECTOR_MODELS = {"bf": "segment-unet", "haadf": "segment-unet-haadf"}
 _DETECTOR_WORDS = {"bf": "bright-field TEM", "haadf": "annular dark-field STEM"}
-
-
-def _trained_detector(card):
-    """"bf" or "haadf" where the card's training recipe drew only that contrast
-    (``data.haadf_fraction`` 0 or 1), else None (a mix, user labels, or no recipe)."""
-    data = ((card.recipe or {}).get("config") or {}).get("data") or {}
-    if data.get("labels"):
-        return None  # labelled frames of the user's own contrast
-    f = data.get("haadf_fraction", 0.0)
-    return "bf" if f == 0 else "haadf" if f == 1 else None
 
 
 def add_arguments(p) -> None:
     p.add_argument("movie", help="in-situ movie (hspy, dm3/dm4, emd, ser, mrc, tif, mp4, gif, ...); a single image also works")
     add_output_arguments(p)
-    p.add_argument("--detector", choices=("bf", "haadf"), default="bf",
+    p.add_argument("--detector", choices=DETECTORS, default="bf",
                    help="the movie's contrast: bright-field TEM (bf, default: denser is darker) or annular dark-field "
                         "STEM (haadf: denser is brighter); picks the shipped network and the classical labeller's "
                         "contrast")
@@ -116,12 +105,12 @@ def run(args) -> int:
     models = []
     card = m = None
     if not args.classical:
-        from mltem.segment import load_segment_model
+        from mltem.segment import DETECTOR_MODELS, load_segment_model, trained_detector
 
         m = load_segment_model(args.model or DETECTOR_MODELS[args.detector])
         card = m.card
         models.append({"name": card.name, "file": str(card.path), "sha256": card.sha256})
-        trained = _trained_detector(card)
+        trained = trained_detector(card)
         if trained is not None and trained != args.detector:
             notes.append(f"model '{card.name}' was trained on {_DETECTOR_WORDS[trained]} movies, but --detector is "
                          f"{args.detector}: its masks may be meaningless (see --detector)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mltem._physics import DETECTORS
 from mltem.cli._main import add_output_arguments
 
 KINDS = ("lattice", "hologram", "eels", "saed", "movie", "fronts")
@@ -31,7 +32,7 @@ def add_arguments(p) -> None:
     p.add_argument("--element", default="Mn", help="element for 'eels' (Mn, Fe, Co, Ni, Ti, V, Cr, Cu)")
     p.add_argument("--phase", action="append", help="phase(s) for 'saed' (CIF or built-in name; repeat)")
     p.add_argument("--dose", type=float, default=None, help="electron dose (kind-specific units; see --help of the generator)")
-    p.add_argument("--detector", choices=("bf", "haadf"), default="bf",
+    p.add_argument("--detector", choices=DETECTORS, default="bf",
                    help="'movie': bright-field TEM (denser is darker) or annular dark-field STEM (denser is brighter)")
 
 

@@ -6,7 +6,14 @@ Inference needs numpy, scipy, scikit-image and onnxruntime; training the network
 (``mltem.segment._task``) needs ``mltem[train]``.
 """
 from mltem.segment._classical import classical_labels, clean_labels, temporal_mode
-from mltem.segment._infer import DEFAULT_MODEL, load_segment_model, segment_frames, segment_stream
+from mltem.segment._infer import (
+    DEFAULT_MODEL,
+    DETECTOR_MODELS,
+    load_segment_model,
+    segment_frames,
+    segment_stream,
+    trained_detector,
+)
 from mltem.segment._labels import find_label_files, load_labelled_frames, tile_pairs
 from mltem.segment._measure import (
     DENDRITE_COLUMNS,
@@ -41,6 +48,7 @@ __all__ = [
     "CLASSES",
     "DEFAULT_MODEL",
     "DEFAULT_REFINER",
+    "DETECTOR_MODELS",
     "DENDRITE_COLUMNS",
     "METRIC_COLUMNS",
     "NORMALISATION",
@@ -74,6 +82,7 @@ __all__ = [
     "stack_neighbours",
     "temporal_mode",
     "tile_pairs",
+    "trained_detector",
 ]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from mltem.segment._morph import grow_box
+from mltem._physics import check_detector
 from mltem.segment._preprocess import normalise_frames
 
 __all__ = ["classical_labels", "clean_labels", "temporal_mode"]
@@ -285,8 +286,7 @@ def classical_labels(
         raise ValueError(f"frames must be at least 8 x 8 px, got {f.shape[-2:]}")
     if smooth_px < 0 or int(smooth_frames) != smooth_frames or smooth_frames < 1:
         raise ValueError(f"smooth_px must be >= 0 and smooth_frames a positive integer, got {smooth_px}, {smooth_frames}")
-    if detector not in ("bf", "haadf"):
-        raise ValueError(f"detector must be 'bf' or 'haadf', got {detector!r}")
+    check_detector(detector)
     single = f.ndim == 2
     g = normalise_frames(f[None] if single else f)
     if detector == "haadf":

@@ -23,15 +23,10 @@ def make_example_movie(path) -> Path:
     longest dendrite) and the exact masks are not shipped (remake them with
     :func:`mltem.simulate.simulate_movie` and ``EXAMPLE_SETTINGS``).
     """
-    from mltem.io import array_to_signal
     from mltem.simulate import simulate_movie
 
     m = simulate_movie(**EXAMPLE_SETTINGS)
-    counts = np.clip(np.rint(m.frames), 0, 65535).astype(np.uint16)
-    s = array_to_signal(counts, axes=[{"name": "time", "scale": m.frame_time_s, "units": "s"},
-                                      {"name": "y", "scale": m.pixel_size_nm, "units": "nm"},
-                                      {"name": "x", "scale": m.pixel_size_nm, "units": "nm"}],
-                        title="simulated Li plating in a liquid cell (mltem.simulate.simulate_movie)")
+    s = _counts_signal(m, "simulated Li plating in a liquid cell (mltem.simulate.simulate_movie)")
     s.original_metadata.set_item("simulation.settings", json.dumps({k: list(v) if isinstance(v, tuple) else v
                                                                     for k, v in EXAMPLE_SETTINGS.items()}))
     for k in ("sei_thickness_nm", "lithium_area_nm2", "dendrite_count", "longest_dendrite_nm"):
@@ -39,6 +34,17 @@ def make_example_movie(path) -> Path:
     path = Path(path)
     s.save(path, overwrite=True)
     return path
+
+
+def _counts_signal(m, title: str):
+    """A simulated movie as a calibrated signal of uint16 counts (time s, y and x nm)."""
+    from mltem.io import array_to_signal
+
+    return array_to_signal(np.clip(np.rint(m.frames), 0, 65535).astype(np.uint16),
+                           axes=[{"name": "time", "scale": m.frame_time_s, "units": "s"},
+                                 {"name": "y", "scale": m.pixel_size_nm, "units": "nm"},
+                                 {"name": "x", "scale": m.pixel_size_nm, "units": "nm"}],
+                           title=title)
 
 
 def demo_step(out: Path) -> str:
@@ -87,17 +93,12 @@ def demo_step(out: Path) -> str:
 def _dark_field(out: Path) -> str:
     """The example's scene imaged as annular dark-field STEM (made here, not shipped),
     segmented with ``--detector haadf``."""
-    from mltem.io import array_to_signal
     from mltem.demo._run import run_cli
     from mltem.simulate import simulate_movie
 
     m = simulate_movie(**EXAMPLE_SETTINGS, detector="haadf")
     movie = out / "haadf_movie.hspy"
-    array_to_signal(np.clip(np.rint(m.frames), 0, 65535).astype(np.uint16),
-                    axes=[{"name": "time", "scale": m.frame_time_s, "units": "s"},
-                          {"name": "y", "scale": m.pixel_size_nm, "units": "nm"},
-                          {"name": "x", "scale": m.pixel_size_nm, "units": "nm"}],
-                    title="the example's scene as HAADF STEM").save(movie, overwrite=True)
+    _counts_signal(m, "the example's scene as HAADF STEM").save(movie, overwrite=True)
     res = out / "haadf"
     run_cli("segment", str(movie), "--out", str(res), "--force", "--detector", "haadf", "--no-movie")
     with open(res / "metrics.csv", newline="") as f:

@@ -12,10 +12,25 @@ from mltem.segment._classical import classical_labels, clean_labels, temporal_mo
 from mltem.segment._preprocess import normalise_frames, stack_neighbours
 from mltem.segment._refine import sei_probability
 
-__all__ = ["DEFAULT_MODEL", "labels_from_logits", "load_segment_model", "segment_frames", "segment_stream"]
+__all__ = ["DEFAULT_MODEL", "DETECTOR_MODELS", "labels_from_logits", "load_segment_model", "segment_frames",
+           "segment_stream", "trained_detector"]
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "segment-unet"
+#: The shipped network for each detector (:data:`mltem.simulate.DETECTORS`).
+DETECTOR_MODELS = {"bf": DEFAULT_MODEL, "haadf": "segment-unet-haadf"}
+
+
+def trained_detector(card) -> str | None:
+    """"bf" or "haadf" where the card's training recipe drew only that contrast
+    (``data.haadf_fraction`` 0 or 1), else None (a mix, user labels, or no recipe)."""
+    from mltem.segment._task import DATA_DEFAULTS
+
+    data = ((card.recipe or {}).get("config") or {}).get("data") or {}
+    if not data or data.get("labels"):
+        return None  # no recipe, or labelled frames of the user's own contrast
+    f = data.get("haadf_fraction", DATA_DEFAULTS["haadf_fraction"])
+    return "bf" if f == 0 else "haadf" if f == 1 else None
 
 
 def load_segment_model(model=DEFAULT_MODEL, *, threads: int | None = None):

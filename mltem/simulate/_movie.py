@@ -37,6 +37,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.signal import lfilter
 
+from mltem._physics import check_detector
+
 __all__ = ["CLASSES", "SyntheticMovie", "sei_time_law", "simulate_movie"]
 
 CLASSES = ("electrolyte", "electrode", "SEI", "lithium", "bubble")
@@ -371,8 +373,7 @@ def simulate_movie(
         raise ValueError(f"dose must be > 0 electrons/px, got {dose}")
     if not 0 <= dark_lithium_probability <= 1:
         raise ValueError(f"dark_lithium_probability must be in [0, 1], got {dark_lithium_probability}")
-    if detector not in ("bf", "haadf"):
-        raise ValueError(f"detector must be 'bf' or 'haadf', got {detector!r}")
+    check_detector(detector)
     rng = np.random.default_rng(seed)
     h, w = int(shape[0]), int(shape[1])
     T = int(n_frames)
