@@ -114,7 +114,11 @@ def main() -> int:
     ap.add_argument("--detector", choices=DETECTORS, default="bf",
                     help="image the held-out scenes as bright-field TEM or annular dark-field STEM (then scored with "
                          "segment-unet-haadf and its refiner)")
+    ap.add_argument("--scale", type=int, default=1,
+                    help="movies per dose times this (as bench_segment.py --scale; give --json)")
     args = ap.parse_args()
+    if args.scale < 1:
+        ap.error(f"--scale must be a positive integer, got {args.scale}")
     if args.json is None:
         args.json = str(HERE / "results" / ("segment_ideal.json" if args.detector == "bf" else "segment_ideal_haadf.json"))
     os.environ.setdefault("MLTEM_PROGRESS", "0")
@@ -134,6 +138,7 @@ def main() -> int:
     card = find_model(DETECTOR_MODELS[args.detector], task="segment")
     refiner = load_sei_refiner(card)
     nl, no, frames = (3, 1, 6) if args.quick else (9, 3, 12)
+    nl, no = nl * args.scale, no * args.scale
     movies_out, pooled = [], {"ideal": [], "refined": [], "masks": []}
     for k, dose in enumerate(DOSES):
         seed0 = HELD_OUT_SEED + 1000 * k
