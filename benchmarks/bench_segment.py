@@ -408,14 +408,16 @@ def main() -> int:
                          "are selected on, so that the held-out figures stay unseen)")
     ap.add_argument("--scale", type=int, default=1,
                     help="movies per dose times this (9 liquid + 3 open cells each; another, larger set drawn the "
-                         "same way, for narrower intervals; give --json)")
+                         "same way, for narrower intervals; written to results/segment_xN.json unless --json)")
     ap.add_argument("--no-refine", action="store_true",
                     help="score the SEI thickness measured on the masks only (no edge-profile refinement)")
     ap.add_argument("--update-card", action="store_true",
                     help="write the held-out figures into the model card's metrics (the card is not hashed)")
     args = ap.parse_args()
-    if args.json is None:
-        args.json = str(HERE / "results" / ("segment.json" if args.detector == "bf" else f"segment_{args.detector}.json"))
+    if args.json is None:  # e.g. results/segment.json, segment_haadf.json, segment_x4.json
+        stem = "segment" + ("" if args.detector == "bf" else f"_{args.detector}")
+        stem += "" if args.scale == 1 else f"_x{args.scale}"
+        args.json = str(HERE / "results" / f"{stem}.json")
     if args.update_card and (args.seed_base != HELD_OUT_SEED or args.scale != 1):
         ap.error(f"--update-card takes the held-out figures only (--seed-base {HELD_OUT_SEED}, --scale 1)")
     if args.scale < 1:

@@ -115,12 +115,14 @@ def main() -> int:
                     help="image the held-out scenes as bright-field TEM or annular dark-field STEM (then scored with "
                          "segment-unet-haadf and its refiner)")
     ap.add_argument("--scale", type=int, default=1,
-                    help="movies per dose times this (as bench_segment.py --scale; give --json)")
+                    help="movies per dose times this (as bench_segment.py --scale; written to results/segment_ideal_xN.json "
+                         "unless --json)")
     args = ap.parse_args()
     if args.scale < 1:
         ap.error(f"--scale must be a positive integer, got {args.scale}")
-    if args.json is None:
-        args.json = str(HERE / "results" / ("segment_ideal.json" if args.detector == "bf" else "segment_ideal_haadf.json"))
+    if args.json is None:  # e.g. results/segment_ideal.json, segment_ideal_haadf.json, segment_ideal_x4.json
+        stem = "segment_ideal" + ("" if args.detector == "bf" else "_haadf") + ("" if args.scale == 1 else f"_x{args.scale}")
+        args.json = str(HERE / "results" / f"{stem}.json")
     os.environ.setdefault("MLTEM_PROGRESS", "0")
     from bench_segment import DOSES, HELD_OUT_SEED, held_out
 
