@@ -480,7 +480,9 @@ def main() -> int:
     result["truth_masks_sharp_edge_liquid"] = evaluate(sharp, None)
     out = Path(args.json)
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, out)
     a, c = result["network"]["all_in_range"], result["classical"]["all_in_range"]
     if args.update_card:
         from mltem.registry import read_card
@@ -498,7 +500,8 @@ def main() -> int:
             "heldout_sei_frames_within_10pct_masks_only":
                 result["network"].get("all_in_range_masks_only", a)["sei_frames_within_10pct"],
             **{f"heldout_{k}": a[k] for k in ("sei_bound_coverage", "sei_frames_bound_within_10pct",
-                                              "sei_within_10pct_where_bound_within_10pct") if k in a},
+                                              "sei_within_10pct_where_bound_within_10pct",
+                                              "mean_iou_ci95_movies", "sei_frames_within_10pct_ci95_movies") if k in a},
             "heldout_mean_iou_liquid": result["network"]["all_in_range_liquid"]["mean_iou"],
             "heldout_mean_iou_open": result["network"]["all_in_range_open"]["mean_iou"],
             "gflop_per_512x512_frame": result["speed"][0]["gflop_per_frame"],
