@@ -171,6 +171,36 @@ def dendrite_summary(acc: dict) -> dict:
     }
 
 
+def positive_int(text: str) -> int:
+    """argparse type of ``--scale``: an integer >= 1."""
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return v
+
+
+def movie_counts(quick: bool, scale: int = 1) -> tuple[int, int, int]:
+    """Liquid cells, open cells per dose and frames per movie of the held-out set
+    (``--quick``: a smoke run; ``--scale``: that many times the movies)."""
+    nl, no, frames = (3, 1, 6) if quick else (9, 3, 12)
+    return nl * scale, no * scale, frames
+
+
+def results_path(name: str, detector: str = "bf", scale: int = 1) -> Path:
+    """Default figures file: ``results/NAME[_haadf][_xN].json``."""
+    return HERE / "results" / f"{name}{'' if detector == 'bf' else '_' + detector}{'' if scale == 1 else f'_x{scale}'}.json"
+
+
+def write_results(path, result: dict) -> None:
+    """The figures as JSON, written atomically (:func:`mltem.io.atomic_write`)."""
+    from mltem.io import atomic_write
+
+    path = Path(path)
+    path.parent.mkdir(exist_ok=True)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+
+
 BOOTSTRAP_DRAWS = 2000
 
 
@@ -214,7 +244,6 @@ def evaluate(movies, predict, refiner=None):
     """
     from mltem.segment import edge_profiles, measure_movie, refine_sei_rows
 
-    inter, union, truth = np.zeros(5), np.zeros(5), np.zeros(5)
     sei_err, sei_err_s, bound_ok, bound_rel = [], [], [], []
     per_movie = []  # (inter, union, truth, SEI frames within 10 %, SEI frames) of each movie
     dend = {}
@@ -231,7 +260,6 @@ def evaluate(movies, predict, refiner=None):
         for c in range(5):
             p, q = pred == c, m.masks == c
             mi[c], mu[c], mt[c] = np.count_nonzero(p & q), np.count_nonzero(p | q), np.count_nonzero(q)
-        inter, union, truth = inter + mi, union + mu, truth + mt
         rows, drows = measure_movie(pred, pixel_size_nm=m.pixel_size_nm, frame_time_s=m.frame_time_s)
         for key, v in dendrite_errors(m, rows, drows).items():
             dend[key] = dend.get(key, [] if isinstance(v, list) else 0) + v
@@ -243,15 +271,17 @@ def evaluate(movies, predict, refiner=None):
         truth_nm = m.sei_thickness_nm[ok]
         for key, acc in (("sei_thickness_nm", sei_err), ("sei_thickness_smoothed_nm", sei_err_s)):
             got = np.array([r[key] for r in rows], float)[ok]
-            acc += [float(e) if np.isfinite(e) else 1.0 for e in np.abs(got - truth_nm) / truth_nm]  # a missed SEI: 100 %
-        mine = np.array(sei_err[len(sei_err) - len(truth_nm):]) if len(truth_nm) else np.zeros(0)
-        per_movie.append((mi, mu, mt, int((mine <= 0.10).sum()), len(mine)))
+            rel = np.nan_to_num(np.abs(got - truth_nm) / truth_nm, nan=1.0)  # a missed SEI: 100 %
+            acc += rel.tolist()
+            if key == "sei_thickness_nm":
+                per_movie.append((mi, mu, mt, int((rel <= 0.10).sum()), len(rel)))
         if refiner is not None and refiner.error_bound is not None:
             got = np.array([r["sei_thickness_nm"] for r in rows], float)[ok]
             bound = np.array([r["sei_thickness_err_nm"] for r in rows], float)[ok]
             miss = ~(np.isfinite(got) & (got > 0))  # no SEI measured: no bound, counted as uncovered
             bound_ok += list(~miss & (np.abs(got - truth_nm) <= np.nan_to_num(bound)))
             bound_rel += list(np.where(miss, np.inf, bound / np.where(miss, 1.0, got)))  # inf: never "within 10 %"
+    inter, union, truth = (np.sum([r[k] for r in per_movie], axis=0) for k in range(3))
     iou = np.where(truth > 0, inter / np.maximum(union, 1), np.nan)
     e, es = np.array(sei_err), np.array(sei_err_s)
     bounded = {}
@@ -406,7 +436,7 @@ def main() -> int:
     ap.add_argument("--seed-base", type=int, default=HELD_OUT_SEED,
                     help=f"first seed of the movies ({HELD_OUT_SEED}: the held-out set; 8000000: the set candidates "
                          "are selected on, so that the held-out figures stay unseen)")
-    ap.add_argument("--scale", type=int, default=1,
+    ap.add_argument("--scale", type=positive_int, default=1,
                     help="movies per dose times this (9 liquid + 3 open cells each; another, larger set drawn the "
                          "same way, for narrower intervals; written to results/segment_xN.json unless --json)")
     ap.add_argument("--no-refine", action="store_true",
@@ -414,14 +444,9 @@ def main() -> int:
     ap.add_argument("--update-card", action="store_true",
                     help="write the held-out figures into the model card's metrics (the card is not hashed)")
     args = ap.parse_args()
-    if args.json is None:  # e.g. results/segment.json, segment_haadf.json, segment_x4.json
-        stem = "segment" + ("" if args.detector == "bf" else f"_{args.detector}")
-        stem += "" if args.scale == 1 else f"_x{args.scale}"
-        args.json = str(HERE / "results" / f"{stem}.json")
+    args.json = args.json or str(results_path("segment", args.detector, args.scale))
     if args.update_card and (args.seed_base != HELD_OUT_SEED or args.scale != 1):
         ap.error(f"--update-card takes the held-out figures only (--seed-base {HELD_OUT_SEED}, --scale 1)")
-    if args.scale < 1:
-        ap.error(f"--scale must be a positive integer, got {args.scale}")
     os.environ.setdefault("MLTEM_PROGRESS", "0")
     from mltem.infer import default_threads
     from mltem.registry import find_model
@@ -432,8 +457,7 @@ def main() -> int:
     if refiner is None and not args.no_refine:
         print(f"note: no SEI refiner trained for {card.name} ({card.sha256[:12]}...): thickness from the masks only")
     threads = default_threads() or os.cpu_count() or 1
-    nl, no, frames = (3, 1, 6) if args.quick else (9, 3, 12)
-    nl, no = nl * args.scale, no * args.scale
+    nl, no, frames = movie_counts(args.quick, args.scale)
     result = {"model": card.name, "sha256": card.sha256, "threads": threads,
               "sei_refiner": None if refiner is None else {"name": refiner.card.name, "sha256": refiner.card.sha256},
               "held_out": {"liquid_movies": nl, "open_movies": no, "frames_per_movie": frames, "size": 256,
@@ -478,11 +502,7 @@ def main() -> int:
     if refiner is not None:
         result["network"]["sharp_edge_liquid_masks_only"] = evaluate(sharp, net_pred)
     result["truth_masks_sharp_edge_liquid"] = evaluate(sharp, None)
-    out = Path(args.json)
-    out.parent.mkdir(exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_results(args.json, result)
     a, c = result["network"]["all_in_range"], result["classical"]["all_in_range"]
     if args.update_card:
         from mltem.registry import read_card

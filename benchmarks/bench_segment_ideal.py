@@ -24,7 +24,6 @@ blur, fringes) makes this observer better than any real one: its figure is a cei
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -36,6 +35,16 @@ from scipy import ndimage as ndi
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_segment import (  # noqa: E402
+    DOSES,
+    HELD_OUT_SEED,
+    held_out,
+    movie_counts,
+    positive_int,
+    results_path,
+    write_results,
+)
 
 from mltem._physics import DETECTORS  # noqa: E402
 
@@ -114,18 +123,12 @@ def main() -> int:
     ap.add_argument("--detector", choices=DETECTORS, default="bf",
                     help="image the held-out scenes as bright-field TEM or annular dark-field STEM (then scored with "
                          "segment-unet-haadf and its refiner)")
-    ap.add_argument("--scale", type=int, default=1,
+    ap.add_argument("--scale", type=positive_int, default=1,
                     help="movies per dose times this (as bench_segment.py --scale; written to results/segment_ideal_xN.json "
                          "unless --json)")
     args = ap.parse_args()
-    if args.scale < 1:
-        ap.error(f"--scale must be a positive integer, got {args.scale}")
-    if args.json is None:  # e.g. results/segment_ideal.json, segment_ideal_haadf.json, segment_ideal_x4.json
-        stem = "segment_ideal" + ("" if args.detector == "bf" else "_haadf") + ("" if args.scale == 1 else f"_x{args.scale}")
-        args.json = str(HERE / "results" / f"{stem}.json")
+    args.json = args.json or str(results_path("segment_ideal", args.detector, args.scale))
     os.environ.setdefault("MLTEM_PROGRESS", "0")
-    from bench_segment import DOSES, HELD_OUT_SEED, held_out
-
     from mltem.registry import find_model
     from mltem.segment import (
         DETECTOR_MODELS,
@@ -139,8 +142,7 @@ def main() -> int:
 
     card = find_model(DETECTOR_MODELS[args.detector], task="segment")
     refiner = load_sei_refiner(card)
-    nl, no, frames = (3, 1, 6) if args.quick else (9, 3, 12)
-    nl, no = nl * args.scale, no * args.scale
+    nl, no, frames = movie_counts(args.quick, args.scale)
     movies_out, pooled = [], {"ideal": [], "refined": [], "masks": []}
     for k, dose in enumerate(DOSES):
         seed0 = HELD_OUT_SEED + 1000 * k
@@ -203,11 +205,7 @@ def main() -> int:
                            "detector": args.detector},
               "bandwidth_px": BANDWIDTH_PX, "margin_px": MARGIN_PX,
               "within_10pct": summary, "movies": movies_out}
-    out = Path(args.json)
-    out.parent.mkdir(exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_results(args.json, result)
     print(f"\nframes within 10 % of the true SEI thickness, {summary['frames']} frames: ideal observer "
           f"{summary['ideal']:.3f}, refined {summary['refined']:.3f}, masks {summary['masks']:.3f}; "
           f"CRB sd median {summary['crb_sd_px_median']} px, p90 {summary['crb_sd_px_p90']} px")

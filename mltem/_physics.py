@@ -4,12 +4,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import constants as _c
 
-__all__ = ["DETECTORS", "ELECTRON_REST_ENERGY_EV", "check_beam_energy", "check_detector", "electron_wavelength_nm"]
+__all__ = ["DETECTORS", "DETECTOR_NAMES", "ELECTRON_REST_ENERGY_EV", "check_beam_energy", "check_detector", "electron_wavelength_nm"]
 
 ELECTRON_REST_ENERGY_EV = _c.m_e * _c.c**2 / _c.e
 #: Imaging modes of in-situ movies: bright-field TEM (the transmitted beam: denser is
 #: darker) and annular dark-field STEM (scattered electrons: denser is brighter).
 DETECTORS = ("bf", "haadf")
+#: Each detector in words (for messages).
+DETECTOR_NAMES = {"bf": "bright-field TEM", "haadf": "annular dark-field STEM"}
 
 
 def check_detector(detector: str) -> str:

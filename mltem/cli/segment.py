@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from mltem._physics import DETECTORS
+from mltem._physics import DETECTOR_NAMES, DETECTORS
 from mltem.cli._main import add_output_arguments
 
 log = logging.getLogger(__name__)
-
-_DETECTOR_WORDS = {"bf": "bright-field TEM", "haadf": "annular dark-field STEM"}
 
 
 def add_arguments(p) -> None:
@@ -112,7 +110,7 @@ def run(args) -> int:
         models.append({"name": card.name, "file": str(card.path), "sha256": card.sha256})
         trained = trained_detector(card)
         if trained is not None and trained != args.detector:
-            notes.append(f"model '{card.name}' was trained on {_DETECTOR_WORDS[trained]} movies, but --detector is "
+            notes.append(f"model '{card.name}' was trained on {DETECTOR_NAMES[trained]} movies, but --detector is "
                          f"{args.detector}: its masks may be meaningless (see --detector)")
             log.warning("mltem segment: %s", notes[-1])
     refiner = None

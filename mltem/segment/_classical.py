@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from mltem.segment._morph import grow_box
 from mltem._physics import check_detector
+from mltem.segment._morph import grow_box
 from mltem.segment._preprocess import normalise_frames
 
 __all__ = ["classical_labels", "clean_labels", "temporal_mode"]

@@ -17,7 +17,7 @@ __all__ = ["DEFAULT_MODEL", "DETECTOR_MODELS", "labels_from_logits", "load_segme
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "segment-unet"
-#: The shipped network for each detector (:data:`mltem.simulate.DETECTORS`).
+#: The shipped network for each detector (:data:`mltem._physics.DETECTORS`).
 DETECTOR_MODELS = {"bf": DEFAULT_MODEL, "haadf": "segment-unet-haadf"}
 
 
