@@ -88,6 +88,7 @@ def test_network_on_a_simulated_movie(sim_movie, tmp_path):
     assert main(["--quiet", "segment", str(path), "--out", str(out), "--tile", "128", "--overlap", "32", "--smooth-frames", "1"]) == 0
     summary, rows = _check_outputs(out, 5, (192, 192), 4.0, 2.0)
     assert summary["models"][0]["name"] == "segment-unet" and len(summary["models"][0]["sha256"]) == 64
+    assert not any("may not be" in n for n in summary["results"]["notes"])
     # On this high-dose movie, run in 128 px tiles overlapping by 32 px, the network's
     # SEI thickness is within 15 % of the truth per frame (measured with the shipped
     # model: 4-11 % low, the largest error on the thinnest, first frame; the estimator
@@ -133,12 +134,22 @@ def test_dark_field_movie_with_detector_haadf(tmp_path):
     assert np.nanmean(iou_per_class(masks, m.masks)) > 0.85
     sei = np.array([float(r["sei_thickness_nm"]) for r in rows])
     np.testing.assert_allclose(sei, m.sei_thickness_nm, rtol=0.1)
-    ious = {}
+    assert not any("may not be" in n for n in summary["results"]["notes"])
+    ious, notes = {}, {}
     for det in ("bf", "haadf"):
         o = tmp_path / f"classical_{det}"
         assert main(["--quiet", "segment", str(path), "--out", str(o), "--classical", "--detector", det]) == 0
         ious[det] = iou_per_class(np.asarray(hs.load(o / "masks.hspy").data), m.masks)[1]
+        notes[det] = json.loads((o / "summary.json").read_text())["results"]["notes"]
     assert ious["haadf"] > 0.9 and ious["bf"] < 0.1, ious
+    # the movie's contrast tells the wrong --detector apart
+    assert not any("may not be" in n for n in notes["haadf"]), notes
+    assert any("may not be bright-field TEM" in n and n.endswith("--detector haadf") for n in notes["bf"]), notes
+    # the same with the bright-field network, --detector left at its default
+    o = tmp_path / "default_detector"
+    assert main(["--quiet", "segment", str(path), "--out", str(o), "--no-movie"]) == 0
+    notes = json.loads((o / "summary.json").read_text())["results"]["notes"]
+    assert any("may not be bright-field TEM" in n for n in notes), notes
     # a network trained on the other contrast is used as asked, with a note
     o = tmp_path / "mismatch"
     assert main(["--quiet", "segment", str(path), "--out", str(o), "--detector", "haadf", "--model", "segment-unet",

@@ -951,3 +951,39 @@ def test_specks_take_the_label_of_the_nearest_kept_pixel():
             continue
         _, (iy, ix) = ndi.distance_transform_edt(drop, return_indices=True)
         np.testing.assert_array_equal(_fill_nearest(lab, drop), lab[iy, ix])
+
+
+@pytest.mark.parametrize("kind", ["liquid", "open"])
+def test_contrast_of_bright_and_dark_field_movies(kind):
+    # the same scene in both contrasts, read with its exact masks: dense matter is darker
+    # than the electrolyte in bright field and brighter in dark field (electrode contrast
+    # measured -0.8 to -1.1 and +0.8 to +1.3 of the 5-95 % range on simulated movies)
+    from mltem.segment import contrast_mismatch, contrast_statistics
+
+    for detector, sign in (("bf", -1), ("haadf", 1)):
+        m = simulate_movie(3, (128, 128), kind=kind, seed=21, dose=30.0, detector=detector)
+        contrast, skew = contrast_statistics(m.frames, m.masks)
+        assert sign * contrast > 0.5 and sign * skew > 0, (detector, contrast, skew)
+        assert contrast_mismatch(m.frames, m.masks, detector) is None
+        other = "haadf" if detector == "bf" else "bf"
+        note = contrast_mismatch(m.frames, m.masks, other)
+        assert note is not None and note.endswith(f"segment it with --detector {detector}"), note
+        assert "may not be" in note and "the electrode is" in note
+
+
+def test_contrast_check_edge_cases():
+    from mltem.segment import contrast_mismatch, contrast_statistics
+
+    m = simulate_movie(2, (96, 96), seed=3, dose=50.0)
+    # no electrode labelled: no contrast to read, and the note says so
+    none = np.zeros_like(m.masks)
+    assert contrast_statistics(m.frames, none)[0] is None
+    assert "no electrode was found" in contrast_mismatch(m.frames, none, "bf")
+    # flat frames: neither number exists
+    assert contrast_statistics(np.ones((2, 32, 32)), np.ones((2, 32, 32), np.uint8)) == (None, None)
+    # one frame works like a movie of one frame
+    assert contrast_statistics(m.frames[0], m.masks[0]) == contrast_statistics(m.frames[:1], m.masks[:1])
+    with pytest.raises(ValueError, match="shapes differ"):
+        contrast_statistics(m.frames, m.masks[:1])
+    with pytest.raises(ValueError, match="detector must be"):
+        contrast_mismatch(m.frames, m.masks, "tem")

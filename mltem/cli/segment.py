@@ -76,12 +76,14 @@ def run(args) -> int:
         DENDRITE_COLUMNS,
         METRIC_COLUMNS,
         TRACK_COLUMNS,
+        contrast_mismatch,
         dendrite_tracks,
         edge_profiles,
         load_sei_refiner,
         measure_movie,
         refine_sei_rows,
         segment_stream,
+        trained_detector,
     )
     from mltem.segment._plot import contact_sheet, metrics_figure, write_overlay_movie
 
@@ -103,7 +105,7 @@ def run(args) -> int:
     models = []
     card = m = None
     if not args.classical:
-        from mltem.segment import DETECTOR_MODELS, load_segment_model, trained_detector
+        from mltem.segment import DETECTOR_MODELS, load_segment_model
 
         m = load_segment_model(args.model or DETECTOR_MODELS[args.detector])
         card = m.card
@@ -144,7 +146,7 @@ def run(args) -> int:
     tracks = dendrite_tracks(drows)
     out.save_csv("tracks.csv", tracks, TRACK_COLUMNS)
     with out.timer("figures"):
-        frames = _frames_for_figures(signal, n)
+        frames, shown = _frames_for_figures(signal, n)
         t = np.arange(n) * dt
         out.save_figure("overlay.png", contact_sheet(frames, masks, time_s=t, pixel_size_nm=px))
         out.save_figure("metrics.png", metrics_figure(rows))
@@ -155,6 +157,14 @@ def run(args) -> int:
             with atomic_write(p) as tmp:
                 write_overlay_movie(tmp, frames, masks, frame_time_s=dt)
             out.record(p)
+    # the masks show the movie's contrast where they come from a labeller of --detector's
+    # contrast (a model trained on the other one has its own note above)
+    mismatch = None
+    if args.classical or trained_detector(card) == args.detector:
+        mismatch = contrast_mismatch(frames[shown], masks[shown], args.detector)
+    if mismatch is not None:
+        notes.append(mismatch)
+        log.warning("mltem segment: %s", notes[-1])
     results = _summary(rows, masks, px, dt, tracks)
     p_step = results["sei_edge_step_probability_median"]
     if p_step is not None and 0.2 < p_step < 0.8:
@@ -182,20 +192,22 @@ def run(args) -> int:
 
 
 def _frames_for_figures(signal, n):
-    """The frames shown in the figures (all of them unless the movie is long: then 200)."""
+    """The frames shown in the figures (all of them unless the movie is long: then 200,
+    the others left zero) and their indices."""
     import numpy as np
 
     from mltem.io import iter_chunks
 
-    keep = set(np.unique(np.linspace(0, n - 1, min(n, 200)).round().astype(int)).tolist())
-    if len(keep) == n:
-        return np.concatenate([b for _, b in iter_chunks(signal, chunk=64)])
+    shown = np.unique(np.linspace(0, n - 1, min(n, 200)).round().astype(int))
+    if len(shown) == n:
+        return np.concatenate([b for _, b in iter_chunks(signal, chunk=64)]), shown
+    keep = set(shown.tolist())
     frames = np.zeros((n, *signal.data.shape[-2:]), np.float32)
     for start, block in iter_chunks(signal, chunk=64):
         for i in range(len(block)):
             if start + i in keep:
                 frames[start + i] = block[i]
-    return frames
+    return frames, shown
 
 
 def _summary(rows, masks, px, dt, tracks):

@@ -6,6 +6,7 @@ Inference needs numpy, scipy, scikit-image and onnxruntime; training the network
 (``mltem.segment._task``) needs ``mltem[train]``.
 """
 from mltem.segment._classical import classical_labels, clean_labels, temporal_mode
+from mltem.segment._contrast import contrast_mismatch, contrast_statistics
 from mltem.segment._infer import (
     DEFAULT_MODEL,
     DETECTOR_MODELS,
@@ -59,6 +60,8 @@ __all__ = [
     "FrameMeasurement",
     "classical_labels",
     "clean_labels",
+    "contrast_mismatch",
+    "contrast_statistics",
     "dendrite_tracks",
     "edge_profiles",
     "find_dendrites",
