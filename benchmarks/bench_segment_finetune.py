@@ -26,7 +26,6 @@ without it, and so is the shipped one here). Writes ``results/segment_finetune.j
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -132,7 +131,7 @@ def main() -> int:
                     help="also the synthetic fine-tune on 640 movies for 16 epochs (about 18 more minutes)")
     args = ap.parse_args()
     os.environ.setdefault("MLTEM_PROGRESS", "0")
-    from bench_segment import HELD_OUT_SEED, held_out
+    from bench_segment import HELD_OUT_SEED, held_out, write_results
 
     from mltem.simulate import simulate_movie
 
@@ -185,10 +184,7 @@ def main() -> int:
                         **score(str(card), sets, user)}
         print(f"{name}: trained in {seconds:.0f} s", flush=True)
 
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.json).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(args.json)
+    write_results(args.json, result)
     print(f"\n{'network':<22} {'set':<30} {'mean IoU':>8} {'SEI':>6} {'Li':>6} {'SEI err med':>11} {'<=10 %':>7}")
     for name in ("shipped", *runs):
         for k in ("labelled_movie_other_frames", *sets):
