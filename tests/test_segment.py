@@ -983,6 +983,13 @@ def test_contrast_check_edge_cases():
     assert contrast_statistics(np.ones((2, 32, 32)), np.ones((2, 32, 32), np.uint8)) == (None, None)
     # one frame works like a movie of one frame
     assert contrast_statistics(m.frames[0], m.masks[0]) == contrast_statistics(m.frames[:1], m.masks[:1])
+    # only the frames named by among are read (a long movie keeps some frames loaded)
+    long = simulate_movie(20, (64, 64), seed=5, dose=50.0)
+    kept = np.arange(0, 20, 3)
+    partial = np.zeros_like(long.frames)
+    partial[kept] = long.frames[kept]
+    assert contrast_statistics(partial, long.masks, among=kept) == contrast_statistics(long.frames[kept], long.masks[kept])
+    assert contrast_statistics(partial, long.masks, among=kept) != contrast_statistics(partial, long.masks)
     with pytest.raises(ValueError, match="shapes differ"):
         contrast_statistics(m.frames, m.masks[:1])
     with pytest.raises(ValueError, match="detector must be"):

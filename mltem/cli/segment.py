@@ -103,7 +103,7 @@ def run(args) -> int:
         log.warning("mltem segment: %s", note)
     out = io.OutputDir(args.out, force=args.force, inputs=[args.movie], command="segment")
     models = []
-    card = m = None
+    card = m = trained = None
     if not args.classical:
         from mltem.segment import DETECTOR_MODELS, load_segment_model
 
@@ -159,12 +159,11 @@ def run(args) -> int:
             out.record(p)
     # the masks show the movie's contrast where they come from a labeller of --detector's
     # contrast (a model trained on the other one has its own note above)
-    mismatch = None
-    if args.classical or trained_detector(card) == args.detector:
-        mismatch = contrast_mismatch(frames[shown], masks[shown], args.detector)
-    if mismatch is not None:
-        notes.append(mismatch)
-        log.warning("mltem segment: %s", notes[-1])
+    if args.classical or trained == args.detector:
+        mismatch = contrast_mismatch(frames, masks, args.detector, among=shown)
+        if mismatch is not None:
+            notes.append(mismatch)
+            log.warning("mltem segment: %s", notes[-1])
     results = _summary(rows, masks, px, dt, tracks)
     p_step = results["sei_edge_step_probability_median"]
     if p_step is not None and 0.2 < p_step < 0.8:
@@ -197,8 +196,9 @@ def _frames_for_figures(signal, n):
     import numpy as np
 
     from mltem.io import iter_chunks
+    from mltem.segment._preprocess import evenly_spaced
 
-    shown = np.unique(np.linspace(0, n - 1, min(n, 200)).round().astype(int))
+    shown = evenly_spaced(n, 200)
     if len(shown) == n:
         return np.concatenate([b for _, b in iter_chunks(signal, chunk=64)]), shown
     keep = set(shown.tolist())

@@ -6,7 +6,7 @@ Inference needs numpy, scipy, scikit-image and onnxruntime; training the network
 (``mltem.segment._task``) needs ``mltem[train]``.
 """
 from mltem.segment._classical import classical_labels, clean_labels, temporal_mode
-from mltem.segment._contrast import contrast_mismatch, contrast_statistics
+from mltem.segment._contrast import contrast_mismatch, contrast_note, contrast_statistics
 from mltem.segment._infer import (
     DEFAULT_MODEL,
     DETECTOR_MODELS,
@@ -61,6 +61,7 @@ __all__ = [
     "classical_labels",
     "clean_labels",
     "contrast_mismatch",
+    "contrast_note",
     "contrast_statistics",
     "dendrite_tracks",
     "edge_profiles",

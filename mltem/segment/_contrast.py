@@ -32,9 +32,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from mltem._physics import DETECTOR_NAMES, check_detector
+from mltem._physics import DETECTOR_NAMES, DETECTORS, check_detector
+from mltem.segment._preprocess import evenly_spaced
 
-__all__ = ["CONTRAST_LIMIT", "SKEW_LIMIT", "SKEW_SUPPORT", "contrast_mismatch", "contrast_statistics"]
+__all__ = ["CONTRAST_LIMIT", "SKEW_LIMIT", "SKEW_SUPPORT", "contrast_mismatch", "contrast_note", "contrast_statistics"]
 
 #: Smallest electrode contrast (with the detector's sign) taken as that detector's.
 CONTRAST_LIMIT = 0.4
@@ -49,7 +50,7 @@ MIN_SHARE = 0.005
 _SIGN = {"bf": -1.0, "haadf": 1.0}  # the sign of dense matter's contrast
 
 
-def contrast_statistics(frames: np.ndarray, masks: np.ndarray, *, sigma_px: float = 1.5):
+def contrast_statistics(frames: np.ndarray, masks: np.ndarray, *, among=None, sigma_px: float = 1.5):
     """(electrode contrast, skew) of a movie: medians over up to :data:`N_FRAMES`
     frames spaced evenly through it.
 
@@ -59,6 +60,8 @@ def contrast_statistics(frames: np.ndarray, masks: np.ndarray, *, sigma_px: floa
         (frame, y, x) or (y, x) raw intensities.
     masks : numpy.ndarray
         Classes of the same shape (1 electrode, 0 electrolyte).
+    among : sequence of int, optional
+        The frames that may be read (default all), e.g. those a long movie has loaded.
     sigma_px : float
         Gaussian smoothing of the frames first (shot noise), px.
 
@@ -75,8 +78,9 @@ def contrast_statistics(frames: np.ndarray, masks: np.ndarray, *, sigma_px: floa
         f, m = f[None], m[None]
     if f.shape != m.shape:
         raise ValueError(f"frames and masks shapes differ: {f.shape} vs {m.shape}")
+    among = np.arange(len(f)) if among is None else np.asarray(among)
     contrasts, skews = [], []
-    for i in np.unique(np.linspace(0, len(f) - 1, min(len(f), N_FRAMES)).round().astype(int)):
+    for i in among[evenly_spaced(len(among), N_FRAMES)]:
         g = ndi.gaussian_filter(np.nan_to_num(f[i].astype(np.float32)), sigma_px)
         q5, q10, q50, q90, q95 = np.percentile(g, [5, 10, 50, 90, 95])
         if q90 > q10:
@@ -87,26 +91,30 @@ def contrast_statistics(frames: np.ndarray, masks: np.ndarray, *, sigma_px: floa
     return (float(np.median(contrasts)) if contrasts else None, float(np.median(skews)) if skews else None)
 
 
-def contrast_mismatch(frames: np.ndarray, masks: np.ndarray, detector: str) -> str | None:
-    """A note for the user where the movie's contrast looks like the other detector's
-    (see the module's description), else None."""
+def contrast_note(contrast: float | None, skew: float | None, detector: str) -> str | None:
+    """The note for :func:`contrast_statistics`' numbers where they look like the other
+    detector's contrast (see the module's description), else None."""
     sign = _SIGN[check_detector(detector)]
-    contrast, skew = contrast_statistics(frames, masks)
     c = None if contrast is None else sign * contrast
     k = None if skew is None else sign * skew
-    skewed_away = k is not None and k < SKEW_LIMIT
-    weak = c is not None and 0 <= c < CONTRAST_LIMIT and (k is None or k < SKEW_SUPPORT)
-    if c is not None and c >= 0 and not weak and not skewed_away:
-        return None
     why = []
     if c is None:
         why.append("no electrode was found")
     elif c < 0:
         why.append(f"the electrode is {'brighter' if contrast > 0 else 'darker'} than the electrolyte")
-    elif weak:
+    elif c < CONTRAST_LIMIT and (k is None or k < SKEW_SUPPORT):
         why.append(f"the electrode stands out from the electrolyte by only {c:.2f} of the intensity range")
-    if skewed_away:
+    if k is not None and k < SKEW_LIMIT:
         why.append(f"the intensities are skewed towards {'bright' if skew > 0 else 'dark'} (skew {skew:+.2f})")
-    other = next(d for d in _SIGN if d != detector)
+    if not why:
+        return None
+    other = next(d for d in DETECTORS if d != detector)
     return (f"the movie may not be {DETECTOR_NAMES[detector]} ({'; '.join(why)}): if it is "
             f"{DETECTOR_NAMES[other]}, segment it with --detector {other}")
+
+
+def contrast_mismatch(frames: np.ndarray, masks: np.ndarray, detector: str, *, among=None) -> str | None:
+    """A note for the user where the movie's contrast looks like the other detector's,
+    else None: :func:`contrast_note` of :func:`contrast_statistics`."""
+    check_detector(detector)
+    return contrast_note(*contrast_statistics(frames, masks, among=among), detector)

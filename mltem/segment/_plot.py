@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mltem.segment._preprocess import evenly_spaced
+
 __all__ = ["CLASS_COLOURS", "overlay_rgb", "contact_sheet", "metrics_figure", "write_overlay_movie"]
 
 # electrolyte (none), electrode, SEI, lithium, bubble
@@ -22,10 +24,6 @@ def overlay_rgb(frame: np.ndarray, mask: np.ndarray, *, alpha: float = 0.4) -> n
     return np.clip(out, 0.0, 1.0, out=out)  # rounding gave 1 + 3e-8, which matplotlib warns about
 
 
-def _pick(n, k):
-    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int))
-
-
 def contact_sheet(frames, masks, *, time_s, pixel_size_nm: float, max_frames: int = 12):
     """Evenly spaced frames with their masks overlaid, with time stamps and a legend."""
     import matplotlib
@@ -34,7 +32,7 @@ def contact_sheet(frames, masks, *, time_s, pixel_size_nm: float, max_frames: in
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    idx = _pick(len(frames), max_frames)
+    idx = evenly_spaced(len(frames), max_frames)
     cols = min(4, len(idx))
     rows = -(-len(idx) // cols)
     h, w = frames.shape[1:]

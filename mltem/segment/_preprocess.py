@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["normalise_frames", "stack_neighbours", "NORMALISATION"]
+__all__ = ["evenly_spaced", "normalise_frames", "stack_neighbours", "NORMALISATION"]
 
 NORMALISATION = (
     "per frame: (frame - median) / (99th - 1st percentile), clipped to [-3, 3]; "
     "channels: frames t-1, t, t+1 (edges repeat the first/last frame)"
 )
+
+
+def evenly_spaced(n: int, k: int) -> np.ndarray:
+    """Indices of at most ``k`` of ``n`` frames, spread evenly from the first to the last."""
+    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int))
 
 
 def normalise_frames(frames: np.ndarray) -> np.ndarray:
